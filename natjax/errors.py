@@ -1,0 +1,22 @@
+"""The one exception type for bad user input.
+
+Everything that enters natjax from outside (a file, a flag, a config field, a genotype written by
+hand) is checked where it enters. A failed check raises `InputError` with a single line that names
+what is wrong (the file, the cell, the edge, the op) and, for a misspelling, the closest valid name.
+The command line turns it into that one line on stderr and exit code 2; library users can catch it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Iterable
+
+
+class InputError(ValueError):
+  """Bad user input. `str(err)` is one line, fit to show a user as is."""
+
+
+def closest(name: str, choices: Iterable[str]) -> str:
+  """Returns ` (did you mean 'x'?)` for the closest choice, or '' when none is close."""
+  match = difflib.get_close_matches(str(name), list(choices), n=1, cutoff=0.5)
+  return f" (did you mean '{match[0]}'?)" if match else ""
