@@ -1,0 +1,393 @@
+"""Op kernels: pure functions over explicit parameter pytrees, NHWC, float32.
+
+Every kernel has two interchangeable implementations, chosen by the string `impl`:
+  'lax'    library primitives (`lax.conv_general_dilated`, `lax.reduce_window`); the right choice
+           on GPU/TPU.
+  'shift'  shifted slices of a padded input: a depthwise conv is a sum of k*k strided slices times
+           per-channel weights, a dense conv is im2col (slices concatenated on channels) plus one
+           einsum, pools reduce over the same slices. On XLA:CPU the gradient of a library conv
+           inside `lax.switch` is 25-70x slower (design.md, "The one hard problem"); these are not.
+           The shift depthwise conv carries a hand-written backward (`jax.custom_vjp`, proven
+           equal to autodiff in tests); the shift dense conv and pools still use autodiff (a
+           mask-based max-pool backward and an explicit-conv dense backward are future work).
+
+Padding follows PyTorch: a kxk window with dilation d is padded by d*(k-1)//2 on every side, and a
+stride-s output has floor((H + 2p - d(k-1) - 1) / s) + 1 rows, i.e. ceil(H/2) for every op here at
+s = 2. Op semantics are those of spec section 3.4 (see `natjax.ops`). Batch norm uses batch
+statistics and no affine parameters; the supernet adds whatever normalisation follows pools.
+
+Parameter pytrees (`init_op_params`), for C channels in and out:
+  conv      {'w': f32[k, k, C, C]}
+  sep_conv  {'dw1': f32[k, k, C], 'pw1': f32[C, C], 'dw2': f32[k, k, C], 'pw2': f32[C, C]}
+  dil_conv  {'dw': f32[k, k, C], 'pw': f32[C, C]}
+  skip      {} at stride 1; {'w1': f32[C, C//2], 'w2': f32[C, C//2]} at stride 2
+  pools     {}
+  null      {}
+Pointwise weights are [Cin, Cout]; depthwise weights are [kh, kw, C].
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Dict, Optional, Tuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from natjax.errors import InputError, closest
+from natjax.ops import OpSpec
+
+IMPLS = ("lax", "shift")
+Params = Dict[str, jax.Array]
+
+_DIMS = ("NHWC", "HWIO", "NHWC")
+
+
+def _check_impl(impl: str) -> None:
+  if impl not in IMPLS:
+    raise InputError(f"unknown kernel impl '{impl}'{closest(impl, IMPLS)}; choose one of {', '.join(IMPLS)}")
+
+
+def same_padding(k: int, dilation: int = 1) -> int:
+  """PyTorch-style symmetric padding d*(k-1)//2 of a kxk window with dilation d."""
+  return dilation * (k - 1) // 2
+
+
+def out_size(size: int, k: int, stride: int, dilation: int = 1) -> int:
+  """Output length floor((size + 2p - d(k-1) - 1) / s) + 1 with p = same_padding(k, d)."""
+  return (size + 2 * same_padding(k, dilation) - dilation * (k - 1) - 1) // stride + 1
+
+
+def _pad_hw(x: jax.Array, p: int, value: float = 0.0) -> jax.Array:
+  """Pads the H and W axes of NHWC x by p on every side with a constant."""
+  return jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)), constant_values=value)
+
+
+def _taps(xp: jax.Array, k: int, stride: int, dilation: int, ho: int, wo: int):
+  """Yields ((i, j), tap) for the k*k window offsets of padded NHWC xp.
+
+  tap[n, a, b, c] = xp[n, a*stride + i*dilation, b*stride + j*dilation, c]; f32[N, ho, wo, C].
+  """
+  n, _, _, c = xp.shape
+  for i in range(k):
+    for j in range(k):
+      start = (0, i * dilation, j * dilation, 0)
+      limit = (n, i * dilation + (ho - 1) * stride + 1, j * dilation + (wo - 1) * stride + 1, c)
+      yield (i, j), lax.slice(xp, start, limit, (1, stride, stride, 1))
+
+
+# ----------------------------------------------------------------------------------------------
+# Depthwise conv.
+
+
+def _depthwise_lax(x: jax.Array, w: jax.Array, stride: int, dilation: int) -> jax.Array:
+  k, c = w.shape[0], w.shape[-1]
+  p = same_padding(k, dilation)
+  return lax.conv_general_dilated(
+      x, w.reshape(k, k, 1, c), window_strides=(stride, stride), padding=((p, p), (p, p)),
+      rhs_dilation=(dilation, dilation), dimension_numbers=_DIMS, feature_group_count=c)
+
+
+def _depthwise_shift_fwd_impl(x, w, stride, dilation):
+  k = w.shape[0]
+  ho = out_size(x.shape[1], k, stride, dilation)
+  wo = out_size(x.shape[2], k, stride, dilation)
+  xp = _pad_hw(x, same_padding(k, dilation))
+  y = None
+  for (i, j), tap in _taps(xp, k, stride, dilation, ho, wo):
+    term = tap * w[i, j]
+    y = term if y is None else y + term
+  return y
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _depthwise_shift(x, w, stride, dilation):
+  return _depthwise_shift_fwd_impl(x, w, stride, dilation)
+
+
+def _depthwise_shift_fwd(x, w, stride, dilation):
+  return _depthwise_shift_fwd_impl(x, w, stride, dilation), (x, w)
+
+
+def _depthwise_shift_bwd(stride, dilation, res, g):
+  """Hand-written backward: dx is taps of the cotangent, dw per-tap reductions.
+
+  With y[a] = sum_i xp[a*s + i*d] w[i], the input gradient is a stride-1 depthwise correlation of
+  the cotangent, dilated by s (zeros between rows) and padded by (k-1)d - p on the low side, with
+  the flipped kernel: dx[r] = sum_i G[r + i*d] w[k-1-i]. One `lax.pad` builds G, then the same k*k
+  slices as the forward pass.
+  """
+  x, w = res
+  k = w.shape[0]
+  _, h, wd, _ = x.shape
+  _, ho, wo, _ = g.shape
+  p = same_padding(k, dilation)
+  dw = jnp.stack([jnp.sum(tap * g, axis=(0, 1, 2))
+                  for _, tap in _taps(_pad_hw(x, p), k, stride, dilation, ho, wo)])
+  low = (k - 1) * dilation - p
+  high_h = h + p - 1 - (ho - 1) * stride
+  high_w = wd + p - 1 - (wo - 1) * stride
+  gp = lax.pad(g, jnp.zeros((), g.dtype),
+               ((0, 0, 0), (low, high_h, stride - 1), (low, high_w, stride - 1), (0, 0, 0)))
+  dx = None
+  for (i, j), tap in _taps(gp, k, 1, dilation, h, wd):
+    term = tap * w[k - 1 - i, k - 1 - j]
+    dx = term if dx is None else dx + term
+  return dx, dw.reshape(w.shape)
+
+
+_depthwise_shift.defvjp(_depthwise_shift_fwd, _depthwise_shift_bwd)
+
+
+def depthwise_conv(x: jax.Array, w: jax.Array, stride: int = 1, dilation: int = 1,
+                   impl: str = "shift") -> jax.Array:
+  """Depthwise kxk conv, no bias, PyTorch padding dilation*(k-1)//2.
+
+  Args:
+    x: f32[N, H, W, C], NHWC.
+    w: f32[k, k, C], one kxk filter per channel (k odd).
+    stride: 1 or 2.
+    dilation: spacing of the kernel taps.
+    impl: 'lax' or 'shift' (the latter with a hand-written VJP).
+
+  Returns:
+    f32[N, Ho, Wo, C] with Ho = out_size(H, k, stride, dilation).
+  """
+  _check_impl(impl)
+  if impl == "lax":
+    return _depthwise_lax(x, w, stride, dilation)
+  return _depthwise_shift(x, w, stride, dilation)
+
+
+def depthwise_conv_autodiff(x: jax.Array, w: jax.Array, stride: int = 1,
+                            dilation: int = 1) -> jax.Array:
+  """The 'shift' depthwise conv differentiated by JAX, as a reference for the custom VJP."""
+  return _depthwise_shift_fwd_impl(x, w, stride, dilation)
+
+
+# ----------------------------------------------------------------------------------------------
+# Dense conv.
+
+
+def conv(x: jax.Array, w: jax.Array, stride: int = 1, impl: str = "shift") -> jax.Array:
+  """Dense kxk conv, no bias, PyTorch padding (k-1)//2.
+
+  Args:
+    x: f32[N, H, W, Cin], NHWC.
+    w: f32[k, k, Cin, Cout] (HWIO).
+    stride: 1 or 2.
+    impl: 'lax' (library conv) or 'shift' (im2col of k*k strided slices, then one einsum).
+
+  Returns:
+    f32[N, Ho, Wo, Cout] with Ho = out_size(H, k, stride).
+  """
+  _check_impl(impl)
+  k, _, cin, cout = w.shape
+  p = same_padding(k)
+  if impl == "lax":
+    return lax.conv_general_dilated(x, w, (stride, stride), ((p, p), (p, p)),
+                                    dimension_numbers=_DIMS)
+  ho, wo = out_size(x.shape[1], k, stride), out_size(x.shape[2], k, stride)
+  taps = [tap for _, tap in _taps(_pad_hw(x, p), k, stride, 1, ho, wo)]
+  cols = taps[0] if len(taps) == 1 else jnp.concatenate(taps, axis=-1)  # [N, Ho, Wo, k*k*Cin]
+  return jnp.einsum("nhwi,io->nhwo", cols, w.reshape(k * k * cin, cout))
+
+
+def pointwise_conv(x: jax.Array, w: jax.Array, impl: str = "shift") -> jax.Array:
+  """1x1 conv at stride 1: x f32[N, H, W, Cin], w f32[Cin, Cout] -> f32[N, H, W, Cout]."""
+  return conv(x, w[None, None], 1, impl)
+
+
+# ----------------------------------------------------------------------------------------------
+# Pools.
+
+
+def _pool_lax(x, k, stride, init, op):
+  p = same_padding(k)
+  return lax.reduce_window(x, init, op, (1, k, k, 1), (1, stride, stride, 1),
+                           ((0, 0), (p, p), (p, p), (0, 0)))
+
+
+def _pool_shift(x, k, stride, pad_value, op):
+  ho, wo = out_size(x.shape[1], k, stride), out_size(x.shape[2], k, stride)
+  y = None
+  for _, tap in _taps(_pad_hw(x, same_padding(k), pad_value), k, stride, 1, ho, wo):
+    y = tap if y is None else op(y, tap)
+  return y
+
+
+def max_pool(x: jax.Array, k: int, stride: int = 1, impl: str = "shift") -> jax.Array:
+  """kxk max pool, padding k//2 with -inf (PyTorch semantics).
+
+  Args:
+    x: f32[N, H, W, C], NHWC.
+    k: odd window size.
+    stride: 1 or 2.
+    impl: 'lax' (reduce_window) or 'shift' (maximum over k*k slices).
+
+  Returns:
+    f32[N, Ho, Wo, C] with Ho = out_size(H, k, stride).
+  """
+  _check_impl(impl)
+  if impl == "lax":
+    return _pool_lax(x, k, stride, -jnp.inf, lax.max)
+  return _pool_shift(x, k, stride, -jnp.inf, jnp.maximum)
+
+
+def _sum_pool(x, k, stride, impl):
+  if impl == "lax":
+    return _pool_lax(x, k, stride, 0.0, lax.add)
+  return _pool_shift(x, k, stride, 0.0, jnp.add)
+
+
+def avg_pool(x: jax.Array, k: int, stride: int = 1, impl: str = "shift") -> jax.Array:
+  """kxk average pool, padding k//2, padding excluded from the average (count_include_pad=False).
+
+  The divisor, the number of valid cells under each window, is the same sum-pool of a ones image.
+
+  Args:
+    x: f32[N, H, W, C], NHWC.
+    k: odd window size.
+    stride: 1 or 2.
+    impl: 'lax' or 'shift'.
+
+  Returns:
+    f32[N, Ho, Wo, C] with Ho = out_size(H, k, stride).
+  """
+  _check_impl(impl)
+  ones = jnp.ones((1,) + x.shape[1:3] + (1,), x.dtype)
+  return _sum_pool(x, k, stride, impl) / _sum_pool(ones, k, stride, impl)
+
+
+# ----------------------------------------------------------------------------------------------
+# Batch norm.
+
+
+def batch_norm(x: jax.Array, eps: float = 1e-5, scale: Optional[jax.Array] = None,
+               bias: Optional[jax.Array] = None) -> jax.Array:
+  """Batch norm on batch statistics over (N, H, W), biased variance (PyTorch training mode).
+
+  Args:
+    x: f32[N, H, W, C], NHWC.
+    eps: added to the variance.
+    scale: optional f32[C] affine scale.
+    bias: optional f32[C] affine bias.
+
+  Returns:
+    f32[N, H, W, C], per channel mean 0 and variance var/(var+eps) before the affine.
+  """
+  mean = jnp.mean(x, axis=(0, 1, 2))
+  var = jnp.mean(jnp.square(x - mean), axis=(0, 1, 2))
+  y = (x - mean) * lax.rsqrt(var + eps)
+  if scale is not None:
+    y = y * scale
+  if bias is not None:
+    y = y + bias
+  return y
+
+
+# ----------------------------------------------------------------------------------------------
+# Ops from OpSpec.
+
+
+def _he_normal(key: jax.Array, shape: Tuple[int, ...], fan_in: int) -> jax.Array:
+  return jax.random.normal(key, shape, jnp.float32) * np.float32(np.sqrt(2.0 / fan_in))
+
+
+def init_op_params(key: jax.Array, spec: OpSpec, channels: int, stride: int = 1) -> Params:
+  """Weights of one op with `channels` in and out (layouts in the module docstring).
+
+  Sizes follow the cost model: conv k^2 C^2; sep_conv 2(k^2 C + C^2); dil_conv k^2 C + C^2;
+  skip at stride 2 (FactorizedReduce) 2 * C * C/2; everything else none. BN holds no weights.
+
+  Args:
+    key: PRNG key.
+    spec: the op.
+    channels: C; must be even for skip at stride 2.
+    stride: 1 or 2.
+
+  Returns:
+    A dict of f32 arrays, possibly empty.
+  """
+  c, k = channels, spec.kernel
+  keys = jax.random.split(key, 4)
+  if spec.family == "conv":
+    return {"w": _he_normal(keys[0], (k, k, c, c), k * k * c)}
+  if spec.family == "sep_conv":
+    return {"dw1": _he_normal(keys[0], (k, k, c), k * k), "pw1": _he_normal(keys[1], (c, c), c),
+            "dw2": _he_normal(keys[2], (k, k, c), k * k), "pw2": _he_normal(keys[3], (c, c), c)}
+  if spec.family == "dil_conv":
+    return {"dw": _he_normal(keys[0], (k, k, c), k * k), "pw": _he_normal(keys[1], (c, c), c)}
+  if spec.family == "skip" and stride == 2:
+    if c % 2:
+      raise InputError(f"FactorizedReduce needs an even channel count, got {c}")
+    return {"w1": _he_normal(keys[0], (c, c // 2), c), "w2": _he_normal(keys[1], (c, c // 2), c)}
+  return {}
+
+
+def factorized_reduce(params: Params, x: jax.Array, impl: str = "shift") -> jax.Array:
+  """FactorizedReduce: ReLU -> [1x1/2 conv of x, 1x1/2 conv of x[:, 1:, 1:]] -> concat -> BN.
+
+  An odd H (resp. W) is first zero-padded by one row (column) on the top (left), as the authors'
+  code does (`F.pad(x, (1, 0, 1, 0))`, applied there when H is odd); both branches then have
+  ceil(H/2) rows, the stride-2 size of every other op. Padding bottom/right would also align the
+  shapes but sample different pixels; we follow the reference. Each axis is padded on its own,
+  which equals the reference for square inputs.
+
+  Args:
+    params: {'w1': f32[C, C//2], 'w2': f32[C, C//2]}.
+    x: f32[N, H, W, C], NHWC.
+    impl: 'lax' or 'shift'.
+
+  Returns:
+    f32[N, ceil(H/2), ceil(W/2), C]; channels [:C//2] come from x, [C//2:] from the shifted x.
+  """
+  x = jax.nn.relu(x)
+  _, h, w, _ = x.shape
+  x = jnp.pad(x, ((0, 0), (h % 2, 0), (w % 2, 0), (0, 0)))
+  a = conv(x, params["w1"][None, None], 2, impl)
+  b = conv(x[:, 1:, 1:, :], params["w2"][None, None], 2, impl)
+  return batch_norm(jnp.concatenate([a, b], axis=-1))
+
+
+def _sep_block(x, dw, pw, stride, impl):
+  y = depthwise_conv(jax.nn.relu(x), dw, stride, 1, impl)
+  return batch_norm(pointwise_conv(y, pw, impl))
+
+
+def apply_op(params: Params, x: jax.Array, spec: OpSpec, stride: int = 1,
+             impl: str = "shift") -> jax.Array:
+  """Runs one op (spec section 3.4) with C channels in and out.
+
+  Args:
+    params: the op's weights from `init_op_params(key, spec, C, stride)`.
+    x: f32[N, H, W, C], NHWC.
+    spec: the op.
+    stride: 1 or 2 (2 only on reduction-cell edges leaving the cell inputs).
+    impl: 'lax' or 'shift'.
+
+  Returns:
+    f32[N, H, W, C] at stride 1, f32[N, ceil(H/2), ceil(W/2), C] at stride 2, for every op.
+  """
+  _check_impl(impl)
+  family, k = spec.family, spec.kernel
+  if family == "conv":
+    return batch_norm(conv(jax.nn.relu(x), params["w"], stride, impl))
+  if family == "sep_conv":
+    y = _sep_block(x, params["dw1"], params["pw1"], stride, impl)
+    return _sep_block(y, params["dw2"], params["pw2"], 1, impl)
+  if family == "dil_conv":
+    y = depthwise_conv(jax.nn.relu(x), params["dw"], stride, spec.dilation, impl)
+    return batch_norm(pointwise_conv(y, params["pw"], impl))
+  if family == "max_pool":
+    return max_pool(x, k, stride, impl)
+  if family == "avg_pool":
+    return avg_pool(x, k, stride, impl)
+  if family == "skip":
+    return x if stride == 1 else factorized_reduce(params, x, impl)
+  if family == "null":
+    n, h, w, c = x.shape
+    return jnp.zeros((n, -(-h // stride), -(-w // stride), c), x.dtype)
+  raise InputError(f"op '{spec.name}': no kernel for family '{family}'")
