@@ -1,0 +1,365 @@
+"""Batch transform: apply a NAT / NAT++ policy to a batch of architectures (spec sections 4, 5, 8).
+
+The rule and the space are compiled to arrays BEFORE jit (the rule to a bool[V, V] mask, the space
+to static shapes), so one compiled function serves every batch of architectures of one size. The
+rule's kind picks the policy head ('actions' -> 'nat', 'mask' -> 'mask'); the same GCN is applied
+to the normal and the reduction cell separately and an architecture's log-probability is the sum
+of both cells'. Outputs keep the input's concat lists (NAT copies the genotype's concat).
+
+Every output is priced in the CIFAR network next to its input; an output that costs more than its
+input in params or MAdds gets `cost_ok = False` (it is flagged, never silently valid).
+
+Public API:
+  transform(policy_params, archs, key, rule='nat', mode='sample', num_samples=1, space=None)
+      -> TransformResult (outputs [B, K, ...])
+  transform_policy(rule, space, released_quirk=False) -> policy.Policy for that rule and space
+  init_params(key, rule, space) -> fresh policy parameters
+  default_space(num_nodes, rule) -> SearchSpace the arrays are assumed to index
+  exact_costs(archs, space) -> (params int64[...], madds int64[...]) on the host
+  trace_count() -> number of traces of the batch function so far
+  compile_rule(rule, space) -> (head, mask bool[V, V]); head_of(rule) -> 'nat' | 'mask'
+  fold_params(params) / folded_logits(folded, cell, N) -> the policy's logits, cheaper
+  gumbel_noise(key, shape) -> the sampling noise
+
+Speed: the policy's input Linear and first GCN weight are folded into per-op tables
+(`fold_params`, same logits as `GCNPolicy` up to float32 rounding), and sampling is Gumbel-max
+over `CellDistribution.edge_log_probs()` (what jax.random.categorical does) with noise for the
+whole batch drawn once from XLA's RngBitGenerator seeded by the key. The same key gives the same
+result, but not the same draws as `CellDistribution.sample` with that key.
+
+Example:
+  space = spaces.get_space('darts_pp')
+  params = init_params(jax.random.key(0), 'natpp', space)
+  archs = spaces.sample_archs(jax.random.key(1), space, 16)
+  res = transform(params, archs, jax.random.key(2), rule='natpp', num_samples=4, space=space)
+  res.outputs.normal.op.shape  # (16, 4, 8)
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, NamedTuple, Optional, Tuple, Union
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from natjax import costs, policy, spaces, transitions
+from natjax.arch import Arch, Cell
+from natjax.errors import InputError, closest
+
+MODES = ("sample", "greedy")
+NETWORK = "cifar"
+HEAD_OF_KIND = {"actions": "nat", "mask": "mask"}
+
+_TRACES = {"transform": 0}
+
+
+class TransformResult(NamedTuple):
+  """Outputs of `transform` for a batch of B architectures and K samples each.
+
+  Attributes:
+    outputs: Arch with op, src int32[B, K, E] and concat bool[B, K, N].
+    log_prob: float32[B, K], log pi(output | input), normal plus reduce cell.
+    in_params: int32[B] params of each input (CIFAR network).
+    in_madds: float32[B] MAdds of each input.
+    out_params: int32[B, K] params of each output.
+    out_madds: float32[B, K] MAdds of each output.
+    cost_ok: bool[B, K], False where the output costs more than its input in params or MAdds
+      (compared exactly, term by term in integers).
+  """
+  outputs: Arch
+  log_prob: jax.Array
+  in_params: jax.Array
+  in_madds: jax.Array
+  out_params: jax.Array
+  out_madds: jax.Array
+  cost_ok: jax.Array
+
+
+def trace_count() -> int:
+  """How many times the batch transform function has been traced (compiled) so far."""
+  return _TRACES["transform"]
+
+
+def _as_rule(rule: Union[str, transitions.Rule]) -> transitions.Rule:
+  return rule if isinstance(rule, transitions.Rule) else transitions.get_rule(rule)
+
+
+def _as_space(space: Union[str, Any]) -> Any:
+  return spaces.get_space(space) if isinstance(space, str) else space
+
+
+def head_of(rule: transitions.Rule) -> str:
+  """The policy head a rule's kind needs: 'actions' -> 'nat', 'mask' -> 'mask'."""
+  if rule.kind not in HEAD_OF_KIND:
+    raise InputError(f"rule '{rule.name}': unknown kind '{rule.kind}'"
+                     f"{closest(rule.kind, HEAD_OF_KIND)}; kinds: {', '.join(HEAD_OF_KIND)}")
+  return HEAD_OF_KIND[rule.kind]
+
+
+def default_space(num_nodes: int, rule: Union[str, transitions.Rule]) -> Any:
+  """The built-in space for N intermediate nodes under a rule: 'darts' / 'enas' for an 'actions'
+  rule, 'darts_pp' / 'enas_pp' for a 'mask' rule."""
+  rule = _as_rule(rule)
+  pp = head_of(rule) == "mask"
+  for space in map(spaces.get_space, spaces.registered_spaces()):
+    if space.num_nodes == num_nodes and (space.num_ops == len(spaces.NATPP_OPS)) == pp:
+      return space
+  raise InputError(f"no built-in search space has {num_nodes} intermediate nodes")
+
+
+def compile_rule(rule: Union[str, transitions.Rule], space: Any) -> Tuple[str, np.ndarray]:
+  """The rule as (head, mask bool[V, V]) over the space's vocabulary (host side, before jit).
+
+  An 'actions' rule must allow null, the op itself and skip_connect from every op of the space,
+  since those are the three outcomes of the NAT head.
+  """
+  rule, space = _as_rule(rule), _as_space(space)
+  head = head_of(rule)
+  mask = transitions.compile_mask(rule, space)
+  if head == "nat":
+    for i, name in enumerate(space.ops):
+      for j in (space.null_index, i, space.skip_index):
+        if not mask[i, j]:
+          raise InputError(f"rule '{rule.name}' has kind 'actions' but does not allow"
+                           f" {name} -> {space.ops[j]}, an outcome of the NAT head")
+  return head, mask
+
+
+def transform_policy(rule: Union[str, transitions.Rule], space: Any,
+                     released_quirk: bool = False) -> policy.Policy:
+  """The policy (head and mask) that a rule implies in a space."""
+  space = _as_space(space)
+  head, mask = compile_rule(rule, space)
+  return policy.make_policy(space, head, mask=mask if head == "mask" else None,
+                            released_quirk=released_quirk)
+
+
+def init_params(key: jax.Array, rule: Union[str, transitions.Rule], space: Any) -> Any:
+  """Freshly initialised policy parameters for a rule and a space."""
+  return transform_policy(rule, space).init(key)
+
+
+# --------------------------------------------------------------------------- traced pieces
+
+
+def _positive_sum(diff: jax.Array) -> jax.Array:
+  """bool[...]: whether the exact integer sum over the last axis of int32 `diff` is > 0.
+
+  Each term is split into 16-bit halves so that the sum cannot overflow int32.
+  """
+  hi, lo = diff >> 16, diff & 0xFFFF
+  hi_sum, lo_sum = hi.sum(-1), lo.sum(-1)
+  hi_sum = hi_sum + (lo_sum >> 16)
+  lo_sum = lo_sum & 0xFFFF
+  return (hi_sum > 0) | ((hi_sum == 0) & (lo_sum > 0))
+
+
+class FoldedParams(NamedTuple):
+  """GCNPolicy parameters with the two linear maps before the first ReLU folded together.
+
+  The released GCN computes A @ ((nodes @ W_in + b_in) @ W_1) + b_1, linear in the node features,
+  so nodes @ (W_in @ W_1) can be gathered from per-op tables. Same logits as `GCNPolicy` up to
+  float32 rounding, about 100x fewer multiply-adds per cell.
+
+  Attributes:
+    first: float[V, H] contribution of a node's first incoming op.
+    second: float[V, H] contribution of its second incoming op.
+    inputs: float[2, H] rows of the two cell-input nodes.
+    shift: float[H], b_in @ W_1.
+    b1, w2, b2, w_head, b_head: the remaining GCN and head weights.
+  """
+  first: jax.Array
+  second: jax.Array
+  inputs: jax.Array
+  shift: jax.Array
+  b1: jax.Array
+  w2: jax.Array
+  b2: jax.Array
+  w_head: jax.Array
+  b_head: jax.Array
+
+
+def fold_params(params: Any) -> FoldedParams:
+  """Folds `GCNPolicy` parameters (see `FoldedParams`); traceable."""
+  p = params["params"]
+  w_in, w1 = p["embed_linear"]["kernel"], p["gcn1"]["weight"]
+  merged = w_in @ w1  # [2D, H]
+  emb = p["op_embed"]["embedding"]  # [V, D]
+  width = emb.shape[-1]
+  return FoldedParams(first=emb @ merged[:width], second=emb @ merged[width:],
+                      inputs=p["input_embed"] @ merged, shift=p["embed_linear"]["bias"] @ w1,
+                      b1=p["gcn1"]["bias"], w2=p["gcn2"]["weight"], b2=p["gcn2"]["bias"],
+                      w_head=p["head"]["kernel"], b_head=p["head"]["bias"])
+
+
+def folded_logits(folded: FoldedParams, cell: Cell, num_nodes: int,
+                  self_loops: bool = False) -> jax.Array:
+  """Logits float[E, K] of one unbatched cell from folded parameters (== `GCNPolicy`)."""
+  op = cell.op.reshape(num_nodes, 2)
+  xw = jnp.concatenate([folded.inputs, folded.first[op[:, 0]] + folded.second[op[:, 1]]], axis=0)
+  adj = policy.adjacency(cell.src, num_nodes, self_loops)
+  h = jax.nn.relu(adj @ (xw + folded.shift) + folded.b1)
+  h = adj @ (h @ folded.w2) + folded.b2
+  out = h[2:] @ folded.w_head + folded.b_head
+  return out.reshape(2 * num_nodes, -1)
+
+
+def gumbel_noise(key: jax.Array, shape: Tuple[int, ...]) -> jax.Array:
+  """Standard Gumbel noise float32[shape], a deterministic function of `key`.
+
+  The key's bits seed XLA's RngBitGenerator ('rbg'): a threefry draw of the whole [B, K, 2, E, A]
+  block takes seconds to compile on CPU, RngBitGenerator a fraction of a second.
+  """
+  if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+    key = jax.random.key_data(key)
+  bits = jnp.ravel(key).astype(jnp.uint32)
+  seed = jnp.resize(bits, (4,))  # rbg keys hold 4 words; a threefry key's 2 are repeated.
+  return jax.random.gumbel(jax.random.wrap_key_data(seed, impl="rbg"), shape, jnp.float32)
+
+
+def _transform_cell(pol: policy.Policy, folded: FoldedParams, cell: Cell,
+                    noise: Optional[jax.Array], num_samples: int) -> Tuple[jax.Array, jax.Array]:
+  """K transformations of one unbatched cell.
+
+  Args:
+    folded: the policy's folded parameters.
+    cell: op, src int32[E], concat bool[N].
+    noise: Gumbel noise float32[K, E, A] for sampling (Gumbel-max over the policy's allowed
+      log-weights, the rule jax.random.categorical applies), or None for greedy.
+    num_samples: K.
+
+  Returns:
+    (new_op int32[K, E], log_prob float32[K]).
+  """
+  logits = folded_logits(folded, cell, pol.module.num_nodes, pol.module.self_loops)
+  dist = policy.CellDistribution(logits, cell.op, pol.mask, pol.module.head, pol.null_index,
+                                 pol.skip_index, pol.released_quirk)
+  if noise is None:
+    action, _ = dist.greedy()
+    action = jnp.broadcast_to(action, (num_samples,) + action.shape)
+  else:
+    action = jnp.argmax(dist.edge_log_probs() + noise, axis=-1).astype(jnp.int32)
+  new_op = jax.vmap(lambda a: policy.action_to_op(a, cell.op, pol.module.head, pol.null_index,
+                                                  pol.skip_index))(action)
+  return new_op, jax.vmap(dist.log_prob)(action)
+
+
+def _transform_arch(pol: policy.Policy, folded: FoldedParams, arch: Arch,
+                    noise: Optional[jax.Array], num_samples: int) -> Tuple[Arch, jax.Array]:
+  """K transformations of one unbatched architecture.
+
+  Args:
+    noise: float32[K, 2, E, A] Gumbel noise (cell axis: normal, reduce), or None for greedy.
+
+  Returns:
+    (Arch with leaves [K, ...], log_prob float32[K]).
+  """
+  cells, total = [], jnp.zeros((num_samples,), jnp.float32)
+  for c, cell in enumerate((arch.normal, arch.reduce)):
+    cell_noise = None if noise is None else noise[:, c]
+    new_op, log_p = _transform_cell(pol, folded, cell, cell_noise, num_samples)
+    tile = lambda x: jnp.broadcast_to(x, (num_samples,) + x.shape)
+    cells.append(Cell(op=new_op, src=tile(cell.src), concat=tile(cell.concat)))
+    total = total + log_p
+  return Arch(*cells), total
+
+
+def _costs(archs: Arch, space: Any) -> Tuple[jax.Array, jax.Array, jax.Array]:
+  """(terms params int32[..., T], params int32[...], MAdds float32[...]) in the CIFAR network."""
+  terms_p, terms_m = costs.network_terms(archs, space, NETWORK)
+  return (terms_p, terms_m), terms_p.sum(-1, dtype=jnp.int32), terms_m.astype(jnp.float32).sum(-1)
+
+
+@functools.lru_cache(maxsize=64)
+def _batch_fn(space: Any, head: str, mask_bytes: bytes, mode: str, num_samples: int,
+              released_quirk: bool):
+  """The jitted batch function for one (space, compiled rule, mode, K); cached."""
+  mask = np.frombuffer(mask_bytes, bool).reshape(space.num_ops, space.num_ops)
+  pol = policy.make_policy(space, head, mask=mask if head == "mask" else None,
+                           released_quirk=released_quirk)
+  num_k = policy.num_actions(head, space.num_ops)
+
+  @jax.jit
+  def run(params: Any, archs: Arch, key: jax.Array) -> TransformResult:
+    _TRACES["transform"] += 1  # Python side effect: runs once per trace, not per call.
+    batch = archs.normal.op.shape[0]
+    folded = fold_params(params)
+    if mode == "greedy":
+      outputs, log_prob = jax.vmap(
+          lambda a: _transform_arch(pol, folded, a, None, num_samples))(archs)
+    else:
+      noise = gumbel_noise(key, (batch, num_samples, 2, space.num_edges, num_k))
+      outputs, log_prob = jax.vmap(
+          lambda a, g: _transform_arch(pol, folded, a, g, num_samples))(archs, noise)
+    in_terms, in_params, in_madds = _costs(archs, space)
+    out_terms, out_params, out_madds = _costs(outputs, space)
+    more = (_positive_sum(out_terms[0] - in_terms[0][:, None])
+            | _positive_sum(out_terms[1] - in_terms[1][:, None]))
+    return TransformResult(outputs, log_prob, in_params, in_madds, out_params, out_madds, ~more)
+
+  return run
+
+
+def _check_archs(archs: Arch, space: Any) -> None:
+  """Host-side shape checks of a batch (static information only, no device transfer)."""
+  for name in ("normal", "reduce"):
+    cell = getattr(archs, name)
+    op_shape = np.shape(cell.op)
+    if len(op_shape) != 2:
+      raise InputError(f"archs.{name}.op must be int[B, E] (a batch), got shape {op_shape}")
+    if op_shape[1] != space.num_edges:
+      raise InputError(f"archs.{name} has {op_shape[1]} edges but space '{space.name}' has"
+                       f" {space.num_edges}")
+
+
+def transform(policy_params: Any, archs: Arch, key: jax.Array,
+              rule: Union[str, transitions.Rule] = "nat", mode: str = "sample",
+              num_samples: int = 1, space: Optional[Any] = None,
+              released_quirk: bool = False) -> TransformResult:
+  """Transforms a batch of architectures with the policy.
+
+  Args:
+    policy_params: parameters of `transform_policy(rule, space)` (e.g. from `init_params`).
+    archs: Arch whose leaves carry a leading batch axis B: op, src int32[B, E], concat bool[B, N];
+      op indices are in `space`'s vocabulary.
+    key: PRNG key; the same key gives the same result.
+    rule: a registered rule name, a JSON rule path or a `transitions.Rule`.
+    mode: 'sample' (K independent draws per architecture) or 'greedy' (the most likely allowed
+      op on every edge; all K copies identical).
+    num_samples: K >= 1.
+    space: a SearchSpace or name; default `default_space(N, rule)`.
+    released_quirk: use the released p + 1e-5 numerics.
+
+  Returns:
+    TransformResult with outputs [B, K, ...], log_prob, costs of inputs [B] and outputs [B, K],
+    and the cost_ok flag [B, K].
+
+  Raises:
+    InputError: unknown mode, K < 1, a rule that does not fit the space, or a batch of the wrong
+      shape.
+  """
+  if mode not in MODES:
+    raise InputError(f"unknown mode '{mode}'{closest(mode, MODES)}; modes: {', '.join(MODES)}")
+  if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) \
+      or num_samples < 1:
+    raise InputError(f"the number of samples must be an integer >= 1, got {num_samples!r}")
+  rule = _as_rule(rule)
+  num_nodes = np.shape(archs.normal.op)[-1] // 2
+  space = default_space(num_nodes, rule) if space is None else _as_space(space)
+  _check_archs(archs, space)
+  head, mask = compile_rule(rule, space)
+  run = _batch_fn(space, head, mask.tobytes(), mode, int(num_samples), bool(released_quirk))
+  return run(policy_params, archs, key)
+
+
+def exact_costs(archs: Arch, space: Any) -> Tuple[np.ndarray, np.ndarray]:
+  """Exact (params, MAdds) int64[...] of architectures with any leading axes, on the host."""
+  params, madds = _terms_fn(_as_space(space))(archs)
+  return (np.asarray(params, np.int64).sum(-1), np.asarray(madds, np.int64).sum(-1))
+
+
+@functools.lru_cache(maxsize=16)
+def _terms_fn(space: Any):
+  return jax.jit(lambda a: costs.network_terms(a, space, NETWORK))
