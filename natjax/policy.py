@@ -46,6 +46,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, Callable, Optional, Tuple
 
 import flax.linen as nn
@@ -89,6 +90,12 @@ def _dense(features: int, fan_in: int, name: str) -> nn.Dense:
   """nn.Dense with PyTorch Linear init: weight and bias U(+-1/sqrt(fan_in))."""
   scale = 1.0 / np.sqrt(fan_in)
   return nn.Dense(features, kernel_init=_uniform(scale), bias_init=_uniform(scale), name=name)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _init_module(module: nn.Module, key: jax.Array, op: jax.Array, src: jax.Array) -> Any:
+  """module.init under one jit, cached per module configuration (not one compile per call)."""
+  return module.init(key, op, src)
 
 
 def adjacency(src: jax.Array, num_nodes: int, self_loops: bool = False) -> jax.Array:
@@ -376,7 +383,7 @@ class Policy:
     """Fresh parameters (PyTorch-default initialisation)."""
     num_edges = 2 * self.module.num_nodes
     dummy = jnp.zeros((num_edges,), jnp.int32)
-    return jax.jit(self.module.init)(key, dummy, dummy)  # One compile, not one per initialiser.
+    return _init_module(self.module, key, dummy, dummy)
 
   def logits(self, params: Any, cell: Cell) -> jax.Array:
     """float[E, K] for one unbatched cell."""
