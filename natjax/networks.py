@@ -55,10 +55,6 @@ def static_cell(cell_params: Params, s0: jax.Array, s1: jax.Array, cell: Cell,
   return cell_output(states[2:], space.output_mask(src))
 
 
-def _cell_fn(cell_params, s0, s1, cell, layout, space, impl):
-  return static_cell(cell_params, s0, s1, cell, layout, space, impl)
-
-
 def apply_static(params: Params, x: jax.Array, arch_numpy: Arch,
                  config: SupernetConfig) -> jax.Array:
   """Logits of the fixed architecture `arch_numpy` (numpy arrays; static under jit).
@@ -74,7 +70,7 @@ def apply_static(params: Params, x: jax.Array, arch_numpy: Arch,
   """
   space = spaces.get_space(config.space)
   arch_numpy = jax.tree.map(np.asarray, arch_numpy)
-  cell_fn = functools.partial(_cell_fn, space=space, impl=config.impl)
+  cell_fn = functools.partial(static_cell, space=space, impl=config.impl)
   return forward(params, x, arch_numpy, config, cell_fn)
 
 

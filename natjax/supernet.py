@@ -342,12 +342,8 @@ def apply_supernet(params: Params, x: jax.Array, arch: Arch, config: SupernetCon
     f32[B, num_classes] logits.
   """
   space = spaces.get_space(config.space)
-  cell_fn = functools.partial(_cell_fn, space=space, impl=config.impl)
+  cell_fn = functools.partial(dynamic_cell, space=space, impl=config.impl)
   return forward(params, x, arch, config, cell_fn)
-
-
-def _cell_fn(cell_params, s0, s1, cell, layout, space, impl):
-  return dynamic_cell(cell_params, s0, s1, cell, layout, space, impl)
 
 
 def cross_entropy_loss(params: Params, x: jax.Array, y: jax.Array, arch: Arch,

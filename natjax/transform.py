@@ -83,7 +83,10 @@ def trace_count() -> int:
 
 
 def _as_rule(rule: Union[str, transitions.Rule]) -> transitions.Rule:
-  return rule if isinstance(rule, transitions.Rule) else transitions.get_rule(rule)
+  """A validated rule: looked up or loaded by name/path, or a Rule object checked here."""
+  if isinstance(rule, transitions.Rule):
+    return transitions.validate_rule(rule)
+  return transitions.get_rule(rule)
 
 
 def _as_space(space: Union[str, Any]) -> Any:
@@ -91,10 +94,10 @@ def _as_space(space: Union[str, Any]) -> Any:
 
 
 def head_of(rule: transitions.Rule) -> str:
-  """The policy head a rule's kind needs: 'actions' -> 'nat', 'mask' -> 'mask'."""
-  if rule.kind not in HEAD_OF_KIND:
-    raise InputError(f"rule '{rule.name}': unknown kind '{rule.kind}'"
-                     f"{closest(rule.kind, HEAD_OF_KIND)}; kinds: {', '.join(HEAD_OF_KIND)}")
+  """The policy head a rule's kind needs: 'actions' -> 'nat', 'mask' -> 'mask'.
+
+  The kind itself is validated when the rule is registered or loaded (natjax.transitions).
+  """
   return HEAD_OF_KIND[rule.kind]
 
 
