@@ -13,9 +13,13 @@ INSTALL_REQUIRES = [
     "orbax-checkpoint==0.12.8",
     "tensorflow-datasets==4.9.10",
     "importlib_resources",  # imported by tensorflow-datasets 4.9.10 without being declared
+    "array-record==0.8.6",  # tfds random access without TensorFlow
+    "pillow==13.0.0",  # image decoding and resizing on the host
+    "scikit-learn==1.9.1",  # the offline 'digits' dataset
     "numpy>=2.0,<3",
     "matplotlib==3.11.2",
     "tqdm>=4.66",
+    "tensorboardX==2.6.4",  # TensorBoard scalars without TensorFlow
 ]
 
 setuptools.setup(

@@ -234,12 +234,20 @@ def genotype_to_json(genotype: Genotype) -> Dict[str, Any]:
           for field in Genotype._fields}
 
 
+_JSON_EXTRA_KEYS = frozenset({"name", "params", "madds", "log_prob", "cost_ok", "connected",
+                              "accuracy", "source"})
+
+
 def genotype_from_json(obj: Any, where: str = "") -> Genotype:
-  """Parses one JSON genotype object (extra "name" key allowed); validates it."""
+  """Parses one JSON genotype object; validates it.
+
+  The extra keys written next to a genotype by `natjax transform` and `natjax search` (name,
+  params, madds, log_prob, cost_ok, connected, accuracy, source) are allowed and ignored.
+  """
   if not isinstance(obj, dict):
     raise InputError(f"{where}expected a genotype object with keys {', '.join(Genotype._fields)},"
                      f" got {type(obj).__name__}")
-  unknown = set(obj) - set(Genotype._fields) - {"name", "params", "madds", "log_prob", "cost_ok"}
+  unknown = set(obj) - set(Genotype._fields) - _JSON_EXTRA_KEYS
   if unknown:
     key = sorted(unknown)[0]
     raise InputError(f"{where}unknown key '{key}'{closest(key, Genotype._fields)}")

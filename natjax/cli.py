@@ -4,9 +4,13 @@
   natjax draw  --arch NAME_OR_FILE --out FILE.svg|FILE.png
   natjax rules --rule NAME_OR_FILE [--space NAME] [--json]
   natjax archs                      (lists the built-in architectures)
-  natjax transform --arch NAME_OR_FILE [--arch ...] [--archs-file FILE] --rule nat|natpp|FILE
-                   --policy init [--mode sample|greedy] [--samples K] [--seed S] [--out FILE.json]
+  natjax search --config FILE[:ARG] --workdir DIR [--config.FIELD=VALUE ...]
+  natjax transform --arch NAME_OR_FILE [--arch ...] [--archs-file FILE]
+                   (--policy init --rule nat|natpp|FILE | --policy DIR [--rule ...])
+                   [--mode sample|greedy] [--samples K] [--seed S] [--out FILE.json]
                    [--draw DIR] [--space NAME]
+  natjax retrain --config FILE[:ARG] --workdir DIR [--arch NAME_OR_FILE] [--config.FIELD=VALUE ...]
+  natjax compare RUN_DIR [RUN_DIR ...] [--out PLOT.png]
 
 Bad input (an unknown name, a malformed file, an invalid cell) prints one line naming the problem
 to stderr and exits with code 2; no traceback reaches the user.
@@ -77,26 +81,43 @@ def _transform_inputs(args: argparse.Namespace) -> List:
   return found
 
 
-def _transform_entry(genotype, params: int, madds: int, log_prob, cost_ok: bool) -> Dict:
+def _transform_entry(genotype, params: int, madds: int, log_prob, cost_ok: bool,
+                     connected: bool) -> Dict:
   from natjax import arch
   return {**arch.genotype_to_json(genotype), "params": int(params), "madds": int(madds),
-          "log_prob": None if log_prob is None else float(log_prob), "cost_ok": bool(cost_ok)}
+          "log_prob": None if log_prob is None else float(log_prob), "cost_ok": bool(cost_ok),
+          "connected": bool(connected)}
+
+
+def _transform_policy(args: argparse.Namespace):
+  """(checkpoint or None, rule) from --policy and --rule; a checkpoint fixes the rule."""
+  from natjax import checkpoint, transitions
+  if args.policy == "init":
+    if not args.rule:
+      raise InputError("--rule is required with --policy init (a policy directory brings its"
+                       " own rule)")
+    return None, transitions.get_rule(args.rule)
+  ckpt = checkpoint.load_policy(args.policy)
+  if args.rule and transitions.get_rule(args.rule) != ckpt.rule:
+    raise InputError(f"--rule {args.rule} disagrees with the policy in {args.policy}, trained"
+                     f" under rule '{ckpt.rule.name}'; drop --rule")
+  if args.space and args.space != ckpt.space.name:
+    raise InputError(f"--space {args.space} disagrees with the policy in {args.policy}, built"
+                     f" for space '{ckpt.space.name}'; drop --space")
+  return ckpt, ckpt.rule
 
 
 def _cmd_transform(args: argparse.Namespace) -> None:
   import jax
   import numpy as np
-  from natjax import arch, spaces, transform, transitions, viz
+  from natjax import arch, costs, spaces, transform, viz
   if args.samples < 1:
     raise InputError(f"--samples must be >= 1, got {args.samples}")
-  if args.policy != "init":
-    kind = "a directory" if os.path.isdir(args.policy) else "not 'init'"
-    raise InputError(f"--policy {args.policy}: {kind}; loading a checkpoint is not implemented"
-                     " yet, only 'init' (fresh seeded weights) is available until a search has"
-                     " written a checkpoint")
-  rule = transitions.get_rule(args.rule)
+  ckpt, rule = _transform_policy(args)
   inputs = _transform_inputs(args)
-  if args.space:
+  if ckpt is not None:
+    space = ckpt.space
+  elif args.space:
     space = spaces.get_space(args.space)
   else:
     chosen = {name: _transform_space(g, rule, f"{name}: ") for name, g in inputs}
@@ -107,45 +128,88 @@ def _cmd_transform(args: argparse.Namespace) -> None:
     space = next(iter(chosen.values()))
   archs = arch.stack_archs([arch.genotype_to_arch(g, space, f"{n}: ") for n, g in inputs])
   key = jax.random.key(args.seed)
-  params = transform.init_params(jax.random.fold_in(key, 0), rule, space)
+  if ckpt is None:
+    params = transform.init_params(jax.random.fold_in(key, 0), rule, space)
+    quirk, self_loops, source = False, False, f"init (seed {args.seed})"
+  else:
+    params, quirk = ckpt.params, ckpt.policy.released_quirk
+    self_loops, source = ckpt.policy.module.self_loops, args.policy
   res = transform.transform(params, archs, jax.random.fold_in(key, 1), rule=rule,
-                            mode=args.mode, num_samples=args.samples, space=space)
-  in_p, in_m = transform.exact_costs(archs, space)
-  out_p, out_m = transform.exact_costs(res.outputs, space)
+                            mode=args.mode, num_samples=args.samples, space=space,
+                            released_quirk=quirk, self_loops=self_loops)
+  in_p, in_m = costs.exact_costs(archs, space)
+  out_p, out_m = costs.exact_costs(res.outputs, space)
   outputs = jax.tree_util.tree_map(np.asarray, res.outputs)
   log_prob, cost_ok = np.asarray(res.log_prob), np.asarray(res.cost_ok)
-  report = []
+  connected = np.asarray(res.connected)
+  report, firsts = [], []
   for b, (name, genotype) in enumerate(inputs):
     outs = []
     for k in range(args.samples):
       sample = jax.tree_util.tree_map(lambda x, b=b, k=k: x[b, k], outputs)
-      outs.append(_transform_entry(arch.arch_to_genotype(sample, space), out_p[b, k],
-                                   out_m[b, k], log_prob[b, k], cost_ok[b, k]))
+      out_genotype = arch.arch_to_genotype(sample, space)  # Not validated: may be dead.
+      if k == 0:
+        firsts.append(out_genotype)
+      outs.append(_transform_entry(out_genotype, out_p[b, k], out_m[b, k], log_prob[b, k],
+                                   cost_ok[b, k], connected[b, k]))
     report.append({"name": name,
-                   "input": _transform_entry(genotype, in_p[b], in_m[b], None, True),
+                   "input": _transform_entry(genotype, in_p[b], in_m[b], None, True, True),
                    "outputs": outs})
   print(f"rule {rule.name}, space {space.name}, mode {args.mode}, {args.samples} sample(s),"
-        f" policy init (seed {args.seed}); costs in the cifar network; first output shown")
+        f" policy {source}; costs in the cifar network; first output shown")
   print(f"{'name':20s} {'params before -> after':>26s} {'MAdds (M) before -> after':>28s}"
-        f" {'log_prob':>9s} cost_ok")
+        f" {'log_prob':>9s} cost_ok connected")
   for entry in report:
     first, inp = entry["outputs"][0], entry["input"]
     print(f"{entry['name']:20s} {inp['params']:>12,} -> {first['params']:>10,}"
           f" {inp['madds'] / 1e6:>14.2f} -> {first['madds'] / 1e6:>10.2f}"
-          f" {first['log_prob']:>9.3f} {first['cost_ok']}")
+          f" {first['log_prob']:>9.3f} {str(first['cost_ok']):7s} {first['connected']}")
   if args.out:
     with open(args.out, "w", encoding="utf-8") as f:
       json.dump(report, f, indent=1)
     print(f"wrote {args.out}")
   if args.draw:
     os.makedirs(args.draw, exist_ok=True)
-    for entry in report:
-      before = arch.genotype_from_json(entry["input"])
-      after = arch.Genotype(*(tuple(map(tuple, entry["outputs"][0][f])) if f in arch.CELL_TYPES
-                              else tuple(entry["outputs"][0][f]) for f in arch.Genotype._fields))
-      path = viz.draw_transformation(before, after, os.path.join(args.draw, entry["name"] + ".svg"),
-                                     title=f"{entry['name']} under {rule.name}")
+    for (name, genotype), after in zip(inputs, firsts):
+      path = viz.draw_transformation(genotype, after, os.path.join(args.draw, name + ".svg"),
+                                     title=f"{name} under {rule.name}")
       print(f"wrote {path}")
+
+
+def _cmd_search(args: argparse.Namespace) -> None:
+  from natjax import configs, search
+  if os.environ.get("NATJAX_DISTRIBUTED") == "1":
+    import jax
+    jax.distributed.initialize()  # multi-host: one process per host, set up by the launcher
+  config = configs.load_config(args.config, args.overrides)
+  try:
+    search.run(config, args.workdir)
+  except search.SearchError as err:
+    print(f"natjax search: stopped: {err}", file=sys.stderr)
+    raise SystemExit(1) from None
+
+
+def _cmd_retrain(args: argparse.Namespace) -> None:
+  from natjax import configs, retrain
+  config = configs.load_config(args.config, args.overrides)
+  if args.arch:
+    config.arch = args.arch
+  try:
+    retrain.run(config, args.workdir)
+  except retrain.Preempted as err:
+    print(f"natjax retrain: {err}", file=sys.stderr)
+    raise SystemExit(143) from None
+  except retrain.RetrainError as err:
+    print(f"natjax retrain: stopped: {err}", file=sys.stderr)
+    raise SystemExit(1) from None
+
+
+def _cmd_compare(args: argparse.Namespace) -> None:
+  from natjax import retrain
+  table, _ = retrain.compare(args.run_dirs, args.out)
+  print(table)
+  if args.out:
+    print(f"wrote {args.out}")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -173,8 +237,11 @@ def _parser() -> argparse.ArgumentParser:
   trans = sub.add_parser("transform", help="transform architectures with a NAT / NAT++ policy")
   trans.add_argument("--arch", action="append", help="built-in name or a genotype file (repeat)")
   trans.add_argument("--archs-file", action="append", help="JSON or notation file of genotypes")
-  trans.add_argument("--rule", required=True, help="nat, natpp or a JSON rule file")
-  trans.add_argument("--policy", required=True, help="'init' (fresh weights from --seed)")
+  trans.add_argument("--rule", default=None,
+                     help="nat, natpp or a JSON rule file (default with --policy DIR: its rule)")
+  trans.add_argument("--policy", required=True,
+                     help="'init' (fresh weights from --seed), a policy export directory or a"
+                     " search work directory")
   trans.add_argument("--mode", default="sample", choices=("sample", "greedy"))
   trans.add_argument("--samples", type=int, default=1, help="outputs per architecture (K >= 1)")
   trans.add_argument("--seed", type=int, default=0)
@@ -185,12 +252,43 @@ def _parser() -> argparse.ArgumentParser:
 
   archs = sub.add_parser("archs", help="list the built-in architectures")
   archs.set_defaults(run=_cmd_archs)
+
+  search = sub.add_parser(
+      "search", help="train the supernet and the policy, then transform architectures",
+      epilog="Any config field can be overridden with --config.FIELD=VALUE.")
+  search.add_argument("--config", required=True,
+                      help="config file, e.g. configs/quickstart.py (FILE:ARG passes ARG)")
+  search.add_argument("--workdir", required=True,
+                      help="output directory; a run found there is resumed")
+  search.set_defaults(run=_cmd_search, overrides_allowed=True)
+
+  retrain = sub.add_parser(
+      "retrain", help="train an architecture's stand-alone network from scratch",
+      epilog="Any config field can be overridden with --config.FIELD=VALUE.")
+  retrain.add_argument("--config", required=True,
+                       help="config file, e.g. configs/retrain_digits.py (FILE:ARG passes ARG)")
+  retrain.add_argument("--workdir", required=True,
+                       help="output directory; a run found there is resumed")
+  retrain.add_argument("--arch", default=None,
+                       help="built-in name, genotype file or a search's derived.json[:NAME]"
+                       " (default: the config's arch)")
+  retrain.set_defaults(run=_cmd_retrain, overrides_allowed=True)
+
+  compare = sub.add_parser("compare", help="table and plot of finished retraining runs")
+  compare.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
+                       help="work directory of a natjax retrain run (holds retrain.json)")
+  compare.add_argument("--out", default=None, help="write accuracy vs MAdds as a PNG")
+  compare.set_defaults(run=_cmd_compare)
   return parser
 
 
 def main(argv: Optional[List[str]] = None) -> int:
   """Entry point of the `natjax` console script; returns the exit code."""
-  args = _parser().parse_args(argv)
+  parser = _parser()
+  args, extra = parser.parse_known_args(argv)
+  if extra and not getattr(args, "overrides_allowed", False):
+    parser.error(f"unrecognized arguments: {' '.join(extra)}")
+  args.overrides = extra
   try:
     args.run(args)
   except InputError as err:

@@ -65,7 +65,8 @@ _MASKED_LOGIT = -1e9  # Finite stand-in for -inf before the softmax: exp underfl
 
 def _check_head(head: str) -> None:
   if head not in HEADS:
-    raise InputError(f"unknown policy head '{head}'{closest(head, HEADS)}; heads: {', '.join(HEADS)}")
+    raise InputError(f"unknown policy head '{head}'{closest(head, HEADS)};"
+                     f" heads: {', '.join(HEADS)}")
 
 
 def num_actions(head: str, num_ops: int) -> int:
@@ -380,10 +381,14 @@ class Policy:
   released_quirk: bool = False
 
   def init(self, key: jax.Array) -> Any:
-    """Fresh parameters (PyTorch-default initialisation)."""
-    num_edges = 2 * self.module.num_nodes
-    dummy = jnp.zeros((num_edges,), jnp.int32)
-    return _init_module(self.module, key, dummy, dummy)
+    """Fresh parameters (PyTorch-default initialisation).
+
+    No parameter shape depends on the number of nodes or on the adjacency, so every cell size
+    shares one compiled initialiser (built for a one-node cell); the values are the same.
+    """
+    module = self.module.clone(num_nodes=1, self_loops=False)
+    dummy = jnp.zeros((2,), jnp.int32)
+    return _init_module(module, key, dummy, dummy)
 
   def logits(self, params: Any, cell: Cell) -> jax.Array:
     """float[E, K] for one unbatched cell."""

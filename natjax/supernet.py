@@ -1,10 +1,14 @@
 """The weight-sharing supernet: one compiled network that executes any architecture of a space.
 
-An architecture is data (`natjax.arch.Arch` of int arrays), never Python structure: every edge runs
-`lax.switch(op[e], ...)` over one branch per op of the space, on the source state gathered from a
-stacked node buffer by `src[e]`, with the parameters of slot (src[e], dst) picked by `src[e]` from
-parameters stacked per destination. One trace serves every architecture (design.md, "The one hard
-problem"). Layout and semantics follow spec section 6:
+An architecture is data (`natjax.arch.Arch` of int arrays), never Python structure: a cell is a
+`lax.scan` over its edges whose body runs `lax.switch(op[e], ...)` over one branch per op of the
+space, on the source state gathered from the node buffer (the scan carry) by `src[e]`, with the
+weights of slot (src[e], dst) gathered from the cell's slot table. One trace serves every
+architecture (design.md, "The one hard problem"), and since one compiled edge body serves all
+edges of a cell, compile time does not grow with the number of edges.
+Residuals of the branches a switch did not take share buffers by shape (JAX merges them), so the
+step's memory is that of the largest op, not of all ops. Layout and semantics follow spec
+section 6:
 
   stem      conv 3x3 (3 -> m*C, no bias) -> BN (affine)
   cells     `num_cells` cells; reduction cells at num_cells//3 and 2*num_cells//3 double C.
@@ -34,7 +38,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any, Callable, Dict, List, Sequence, Tuple
+from typing import Any, Callable, Dict, Sequence, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -58,6 +62,9 @@ class SupernetConfig:
     num_classes: classifier outputs.
     impl: kernel implementation, 'shift' (CPU) or 'lax' (GPU/TPU).
     stem_multiplier: the stem emits stem_multiplier * C channels.
+    remat_branches: wrap every switch branch in `jax.checkpoint`: a branch then saves only its
+      inputs (shared by all branches) for the backward pass and recomputes its own forward there.
+      Without it, a switch writes zeros into the saved values of every branch it did not take.
   """
   space: str = "darts"
   channels: int = 20
@@ -65,6 +72,7 @@ class SupernetConfig:
   num_classes: int = 10
   impl: str = "shift"
   stem_multiplier: int = 3
+  remat_branches: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -261,15 +269,16 @@ def _take(tree: Any, index: jax.Array) -> Any:
   return jax.tree.map(lambda a: a[index], tree)
 
 
-def _switch_edge(op: jax.Array, group: Params, index: jax.Array, stack: jax.Array,
-                 space: spaces.SearchSpace, stride: int, impl: str) -> jax.Array:
-  """Runs op `op` of slot `index` of `group` on `stack[index]`, one switch branch per op.
+def _switch_edge(op: jax.Array, group: Params, slot: jax.Array, x: jax.Array,
+                 space: spaces.SearchSpace, stride: int, impl: str,
+                 remat: bool = False) -> jax.Array:
+  """Runs op `op` with the weights of slot `slot` of `group` on `x`, one switch branch per op.
 
   Args:
     op: int32[] op index into `space.ops`.
-    group: {op_name: params stacked on a leading axis of S}.
-    index: int32[] slot (and state) index in [0, S).
-    stack: f32[S, B, H, W, C] candidate source states.
+    group: {op_name: params stacked on a leading axis of S slots}.
+    slot: int32[] slot index in [0, S).
+    x: f32[B, H, W, C] the source state.
     space: the search space.
     stride: static stride of every branch.
     impl: kernel implementation.
@@ -278,37 +287,52 @@ def _switch_edge(op: jax.Array, group: Params, index: jax.Array, stack: jax.Arra
     f32[B, H/stride, W/stride, C].
   """
   def branch(name, slot_params, x):
-    return edge_op(slot_params[name], x, ops.get_op(name), stride, impl)
+    return kernels.vary_like(edge_op(slot_params[name], x, ops.get_op(name), stride, impl), x)
 
   branches = [functools.partial(branch, name) for name in space.ops]
-  return lax.switch(op, branches, _take(group, index), stack[index])
+  if remat:
+    branches = [jax.checkpoint(b) for b in branches]
+  return lax.switch(op, branches, _take(group, slot), x)
 
 
-def _concat_groups(node: Params) -> Params:
-  """Slots of one destination as a single group (valid when both groups share structure)."""
-  if "inner" not in node:
-    return node["inputs"]
-  return jax.tree.map(lambda a, b: jnp.concatenate([a, b]), node["inputs"], node["inner"])
+def _stack_groups(groups: Sequence[Params]) -> Params:
+  """Concatenates slot groups {op_name: [S_i, ...]} along the slot axis."""
+  return jax.tree.map(lambda *a: jnp.concatenate(a), *groups)
 
 
-def _dynamic_edge(node: Params, op: jax.Array, src: jax.Array, states: List[jax.Array],
-                  space: spaces.SearchSpace, reduction: bool, impl: str) -> jax.Array:
-  """One edge into destination len(states) with op and source known only at run time."""
+def slot_tables(cell_params: Params, reduction: bool) -> Tuple[Params, Params]:
+  """A cell's per-destination slot groups as flat tables indexed by slot.
+
+  Normal cells: one table whose row `arch.edge_slot(src, dst)` holds slot (src, dst); the second
+  table is empty ({}). Reduction cells: (input table, inner table), since edges leaving nodes 0/1
+  have stride 2 and different weights (FactorizedReduce for skip): input row 2k + src for
+  destination k + 2, inner row k(k-1)/2 + src - 2.
+
+  Returns:
+    Two pytrees {op_name: params[rows, ...]}.
+  """
+  nodes = cell_params["nodes"]
   if not reduction:
-    return _switch_edge(op, _concat_groups(node), src, jnp.stack(states), space, 1, impl)
-  inputs = jnp.stack(states[:2])
-  from_inputs = lambda: _switch_edge(op, node["inputs"], src, inputs, space, 2, impl)
-  if "inner" not in node:
-    return from_inputs()
-  inner = jnp.stack(states[2:])
-  inner_src = jnp.clip(src - 2, 0, len(states) - 3)
-  from_inner = lambda: _switch_edge(op, node["inner"], inner_src, inner, space, 1, impl)
-  return lax.cond(src < 2, from_inputs, from_inner)
+    groups = []
+    for node in nodes:
+      groups.append(node["inputs"])
+      if "inner" in node:
+        groups.append(node["inner"])
+    return _stack_groups(groups), {}
+  inner = [node["inner"] for node in nodes if "inner" in node]
+  return (_stack_groups([node["inputs"] for node in nodes]),
+          _stack_groups(inner) if inner else {})
 
 
 def dynamic_cell(cell_params: Params, s0: jax.Array, s1: jax.Array, cell: Cell,
-                 layout: CellLayout, space: spaces.SearchSpace, impl: str) -> jax.Array:
-  """One supernet cell for any architecture.
+                 layout: CellLayout, space: spaces.SearchSpace, impl: str,
+                 remat: bool = False) -> jax.Array:
+  """One supernet cell for any architecture: a `lax.scan` over its edges.
+
+  The scan carries the node states; step e runs edge e's op (a `lax.switch` on `op[e]`) on the
+  state of `src[e]` with the weights of slot (src[e], dst) gathered from the slot tables, and adds
+  the result to node dst = e // 2 + 2. One compiled edge body serves every edge of the cell, so
+  compile time does not grow with the number of edges.
 
   Args:
     cell_params: one entry of params['cells'].
@@ -317,16 +341,48 @@ def dynamic_cell(cell_params: Params, s0: jax.Array, s1: jax.Array, cell: Cell,
     layout: the cell's channels and kind.
     space: the search space.
     impl: kernel implementation.
+    remat: checkpoint every switch branch (`SupernetConfig.remat_branches`).
 
   Returns:
     f32[B, H', W', N*C], H' = ceil(H/2) in reduction cells.
   """
-  states = [s0, s1]
-  for k, node in enumerate(cell_params["nodes"]):
-    edges = [_dynamic_edge(node, cell.op[e], cell.src[e], states, space, layout.reduction, impl)
-             for e in (2 * k, 2 * k + 1)]
-    states.append(edges[0] + edges[1])
-  return cell_output(states[2:], space.output_mask(jnp.asarray(cell.src)))
+  n = space.num_nodes
+  table, inner_table = slot_tables(cell_params, layout.reduction)
+  dst = jnp.asarray(np.arange(2 * n) // 2, jnp.int32)  # destination minus 2
+  op, src = jnp.asarray(cell.op, jnp.int32), jnp.asarray(cell.src, jnp.int32)
+  if not layout.reduction:
+    # Normal cell: every state has one shape; the carry holds all N + 2 nodes.
+    def edge(states, e):
+      op_e, src_e, k = e
+      slot = (k * (k + 3)) // 2 + src_e
+      y = _switch_edge(op_e, table, slot, states[src_e], space, 1, impl, remat)
+      return lax.dynamic_update_index_in_dim(states, states[k + 2] + y, k + 2, 0), None
+
+    init = jnp.concatenate([jnp.stack([s0, s1]), jnp.zeros((n,) + s0.shape, s0.dtype)])
+    states, _ = lax.scan(edge, init, (op, src, dst))
+    nodes = states[2:]
+  else:
+    # Reduction cell: the inputs keep their size, the N intermediate nodes are halved.
+    inputs = jnp.stack([s0, s1])
+
+    def edge(states, e):
+      op_e, src_e, k = e
+      from_inputs = lambda: _switch_edge(op_e, table, 2 * k + jnp.minimum(src_e, 1),
+                                         inputs[jnp.minimum(src_e, 1)], space, 2, impl, remat)
+      if not inner_table:
+        y = from_inputs()
+      else:
+        j = jnp.maximum(src_e - 2, 0)
+        inner_slot = jnp.maximum((k * (k - 1)) // 2 + j, 0)
+        from_inner = lambda: _switch_edge(op_e, inner_table, inner_slot, states[j], space, 1,
+                                          impl, remat)
+        y = lax.cond(src_e < 2, from_inputs, from_inner)
+      return lax.dynamic_update_index_in_dim(states, states[k] + y, k, 0), None
+
+    h, w = (-(-s0.shape[1] // 2), -(-s0.shape[2] // 2))
+    init = kernels.vary_like(jnp.zeros((n, s0.shape[0], h, w, s0.shape[3]), s0.dtype), s0)
+    nodes, _ = lax.scan(edge, init, (op, src, dst))
+  return cell_output(list(nodes), space.output_mask(src))
 
 
 def apply_supernet(params: Params, x: jax.Array, arch: Arch, config: SupernetConfig) -> jax.Array:
@@ -342,7 +398,8 @@ def apply_supernet(params: Params, x: jax.Array, arch: Arch, config: SupernetCon
     f32[B, num_classes] logits.
   """
   space = spaces.get_space(config.space)
-  cell_fn = functools.partial(dynamic_cell, space=space, impl=config.impl)
+  cell_fn = functools.partial(dynamic_cell, space=space, impl=config.impl,
+                              remat=config.remat_branches)
   return forward(params, x, arch, config, cell_fn)
 
 

@@ -7,15 +7,21 @@ to the normal and the reduction cell separately and an architecture's log-probab
 of both cells'. Outputs keep the input's concat lists (NAT copies the genotype's concat).
 
 Every output is priced in the CIFAR network next to its input; an output that costs more than its
-input in params or MAdds gets `cost_ok = False` (it is flagged, never silently valid).
+input in params or MAdds gets `cost_ok = False` (it is flagged, never silently valid). Turning
+edges into null can also cut every path from the cell inputs to the cell output; such an output
+is a constant and gets `connected = False` (`natjax.arch` refuses it as a genotype).
+
+Rules are compiled to masks on the host once per (registered rule, registered space) pair and
+cached; a `transitions.Rule` object that is not the registered one is validated and compiled on
+every call.
 
 Public API:
-  transform(policy_params, archs, key, rule='nat', mode='sample', num_samples=1, space=None)
-      -> TransformResult (outputs [B, K, ...])
-  transform_policy(rule, space, released_quirk=False) -> policy.Policy for that rule and space
-  init_params(key, rule, space) -> fresh policy parameters
+  transform(policy_params, archs, key, rule='nat', mode='sample', num_samples=1, space=None,
+            released_quirk=False, self_loops=False) -> TransformResult (outputs [B, K, ...])
+  transform_policy(rule, space, released_quirk=False, self_loops=False) -> policy.Policy
+  init_params(key, rule, space, self_loops=False) -> fresh policy parameters
   default_space(num_nodes, rule) -> SearchSpace the arrays are assumed to index
-  exact_costs(archs, space) -> (params int64[...], madds int64[...]) on the host
+  depends_on_inputs(op, src, concat, null_index) -> bool[], traced check of one cell
   trace_count() -> number of traces of the batch function so far
   compile_rule(rule, space) -> (head, mask bool[V, V]); head_of(rule) -> 'nat' | 'mask'
   fold_params(params) / folded_logits(folded, cell, N) -> the policy's logits, cheaper
@@ -67,6 +73,8 @@ class TransformResult(NamedTuple):
     out_madds: float32[B, K] MAdds of each output.
     cost_ok: bool[B, K], False where the output costs more than its input in params or MAdds
       (compared exactly, term by term in integers).
+    connected: bool[B, K], False where an output cell no longer depends on its inputs (every
+      path from nodes 0 and 1 to the cell's output nodes crosses a null edge), in either cell.
   """
   outputs: Arch
   log_prob: jax.Array
@@ -75,6 +83,7 @@ class TransformResult(NamedTuple):
   out_params: jax.Array
   out_madds: jax.Array
   cost_ok: jax.Array
+  connected: jax.Array
 
 
 def trace_count() -> int:
@@ -82,10 +91,20 @@ def trace_count() -> int:
   return _TRACES["transform"]
 
 
+def _is_registered_rule(rule: transitions.Rule) -> bool:
+  """Whether `rule` equals the rule registered under its name (validated on registration)."""
+  return rule.name in transitions.registered_rules() and transitions.get_rule(rule.name) == rule
+
+
+def _is_registered_space(space: Any) -> bool:
+  return (space.name in spaces.registered_spaces()
+          and spaces.get_space(space.name) == space)
+
+
 def _as_rule(rule: Union[str, transitions.Rule]) -> transitions.Rule:
   """A validated rule: looked up or loaded by name/path, or a Rule object checked here."""
   if isinstance(rule, transitions.Rule):
-    return transitions.validate_rule(rule)
+    return rule if _is_registered_rule(rule) else transitions.validate_rule(rule)
   return transitions.get_rule(rule)
 
 
@@ -116,9 +135,27 @@ def compile_rule(rule: Union[str, transitions.Rule], space: Any) -> Tuple[str, n
   """The rule as (head, mask bool[V, V]) over the space's vocabulary (host side, before jit).
 
   An 'actions' rule must allow null, the op itself and skip_connect from every op of the space,
-  since those are the three outcomes of the NAT head.
+  since those are the three outcomes of the NAT head. Registered rules in registered spaces are
+  compiled once and cached (the returned mask is read-only).
   """
   rule, space = _as_rule(rule), _as_space(space)
+  if _is_registered_rule(rule) and _is_registered_space(space):
+    return _compile_registered(rule.name, space.name)
+  return _compile(rule, space)
+
+
+@functools.lru_cache(maxsize=None)
+def _compile_registered(rule_name: str, space_name: str) -> Tuple[str, np.ndarray]:
+  """`_compile` of a registered rule in a registered space, cached.
+
+  A name cannot be registered again with different contents, so the name pair is a sound key.
+  """
+  head, mask = _compile(transitions.get_rule(rule_name), spaces.get_space(space_name))
+  mask.setflags(write=False)
+  return head, mask
+
+
+def _compile(rule: transitions.Rule, space: Any) -> Tuple[str, np.ndarray]:
   head = head_of(rule)
   mask = transitions.compile_mask(rule, space)
   if head == "nat":
@@ -131,17 +168,18 @@ def compile_rule(rule: Union[str, transitions.Rule], space: Any) -> Tuple[str, n
 
 
 def transform_policy(rule: Union[str, transitions.Rule], space: Any,
-                     released_quirk: bool = False) -> policy.Policy:
-  """The policy (head and mask) that a rule implies in a space."""
+                     released_quirk: bool = False, self_loops: bool = False) -> policy.Policy:
+  """The policy (head and mask) that a rule implies in a space; `self_loops` is the GCN's."""
   space = _as_space(space)
   head, mask = compile_rule(rule, space)
   return policy.make_policy(space, head, mask=mask if head == "mask" else None,
-                            released_quirk=released_quirk)
+                            released_quirk=released_quirk, self_loops=self_loops)
 
 
-def init_params(key: jax.Array, rule: Union[str, transitions.Rule], space: Any) -> Any:
+def init_params(key: jax.Array, rule: Union[str, transitions.Rule], space: Any,
+                self_loops: bool = False) -> Any:
   """Freshly initialised policy parameters for a rule and a space."""
-  return transform_policy(rule, space).init(key)
+  return transform_policy(rule, space, self_loops=self_loops).init(key)
 
 
 # --------------------------------------------------------------------------- traced pieces
@@ -222,6 +260,35 @@ def gumbel_noise(key: jax.Array, shape: Tuple[int, ...]) -> jax.Array:
   return jax.random.gumbel(jax.random.wrap_key_data(seed, impl="rbg"), shape, jnp.float32)
 
 
+def depends_on_inputs(op: jax.Array, src: jax.Array, concat: jax.Array,
+                      null_index: int) -> jax.Array:
+  """Whether a cell's output depends on the cell inputs (traced and vmappable).
+
+  The array form of the check `natjax.arch.make_genotype` applies to genotypes. A node is live when one of its two edges is not null and reads a live node; nodes 0 and 1 (the
+  cell inputs) are live. Sources precede destinations, so one pass over the nodes in order
+  settles every node.
+
+  Args:
+    op: int32[E] op of each edge; edges 2k, 2k+1 feed node k+2.
+    src: int32[E] source node of each edge.
+    concat: bool[N] output nodes among the intermediate nodes 2 .. N+1.
+    null_index: index of `null` in the space's op list (static).
+
+  Returns:
+    bool[]: True iff some output node is live.
+  """
+  num_nodes = op.shape[-1] // 2
+  carries = (jnp.asarray(op) != null_index).reshape(num_nodes, 2)
+  src = jnp.asarray(src).reshape(num_nodes, 2)
+
+  def visit(k, live):
+    return live.at[k + 2].set((carries[k] & live[src[k]]).any())
+
+  live = jnp.arange(num_nodes + 2) < 2
+  live = jax.lax.fori_loop(0, num_nodes, visit, live)
+  return (live[2:] & jnp.asarray(concat, bool)).any()
+
+
 def _transform_cell(pol: policy.Policy, folded: FoldedParams, cell: Cell,
                     noise: Optional[jax.Array], num_samples: int) -> Tuple[jax.Array, jax.Array]:
   """K transformations of one unbatched cell.
@@ -277,11 +344,11 @@ def _costs(archs: Arch, space: Any) -> Tuple[jax.Array, jax.Array, jax.Array]:
 
 @functools.lru_cache(maxsize=64)
 def _batch_fn(space: Any, head: str, mask_bytes: bytes, mode: str, num_samples: int,
-              released_quirk: bool):
-  """The jitted batch function for one (space, compiled rule, mode, K); cached."""
+              released_quirk: bool, self_loops: bool):
+  """The jitted batch function for one (space, compiled rule, mode, K, numerics); cached."""
   mask = np.frombuffer(mask_bytes, bool).reshape(space.num_ops, space.num_ops)
   pol = policy.make_policy(space, head, mask=mask if head == "mask" else None,
-                           released_quirk=released_quirk)
+                           released_quirk=released_quirk, self_loops=self_loops)
   num_k = policy.num_actions(head, space.num_ops)
 
   @jax.jit
@@ -296,11 +363,21 @@ def _batch_fn(space: Any, head: str, mask_bytes: bytes, mode: str, num_samples: 
       noise = gumbel_noise(key, (batch, num_samples, 2, space.num_edges, num_k))
       outputs, log_prob = jax.vmap(
           lambda a, g: _transform_arch(pol, folded, a, g, num_samples))(archs, noise)
-    in_terms, in_params, in_madds = _costs(archs, space)
-    out_terms, out_params, out_madds = _costs(outputs, space)
+    # Inputs and outputs are priced in one call: one trace of the network's cost model.
+    flat = jax.tree_util.tree_map(lambda x: x.reshape((-1,) + x.shape[2:]), outputs)
+    both = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a, b]), archs, flat)
+    terms, params_both, madds_both = _costs(both, space)
+    in_terms = tuple(t[:batch] for t in terms)
+    out_terms = tuple(t[batch:].reshape((batch, num_samples, -1)) for t in terms)
+    in_params, in_madds = params_both[:batch], madds_both[:batch]
+    out_params = params_both[batch:].reshape(batch, num_samples)
+    out_madds = madds_both[batch:].reshape(batch, num_samples)
     more = (_positive_sum(out_terms[0] - in_terms[0][:, None])
             | _positive_sum(out_terms[1] - in_terms[1][:, None]))
-    return TransformResult(outputs, log_prob, in_params, in_madds, out_params, out_madds, ~more)
+    live = jax.vmap(jax.vmap(lambda c: depends_on_inputs(c.op, c.src, c.concat, space.null_index)))
+    connected = live(outputs.normal) & live(outputs.reduce)
+    return TransformResult(outputs, log_prob, in_params, in_madds, out_params, out_madds, ~more,
+                           connected)
 
   return run
 
@@ -320,7 +397,7 @@ def _check_archs(archs: Arch, space: Any) -> None:
 def transform(policy_params: Any, archs: Arch, key: jax.Array,
               rule: Union[str, transitions.Rule] = "nat", mode: str = "sample",
               num_samples: int = 1, space: Optional[Any] = None,
-              released_quirk: bool = False) -> TransformResult:
+              released_quirk: bool = False, self_loops: bool = False) -> TransformResult:
   """Transforms a batch of architectures with the policy.
 
   Args:
@@ -334,10 +411,11 @@ def transform(policy_params: Any, archs: Arch, key: jax.Array,
     num_samples: K >= 1.
     space: a SearchSpace or name; default `default_space(N, rule)`.
     released_quirk: use the released p + 1e-5 numerics.
+    self_loops: the GCN variant with self-loops (must match how `policy_params` were trained).
 
   Returns:
     TransformResult with outputs [B, K, ...], log_prob, costs of inputs [B] and outputs [B, K],
-    and the cost_ok flag [B, K].
+    and the cost_ok and connected flags [B, K].
 
   Raises:
     InputError: unknown mode, K < 1, a rule that does not fit the space, or a batch of the wrong
@@ -353,16 +431,6 @@ def transform(policy_params: Any, archs: Arch, key: jax.Array,
   space = default_space(num_nodes, rule) if space is None else _as_space(space)
   _check_archs(archs, space)
   head, mask = compile_rule(rule, space)
-  run = _batch_fn(space, head, mask.tobytes(), mode, int(num_samples), bool(released_quirk))
+  run = _batch_fn(space, head, mask.tobytes(), mode, int(num_samples), bool(released_quirk),
+                  bool(self_loops))
   return run(policy_params, archs, key)
-
-
-def exact_costs(archs: Arch, space: Any) -> Tuple[np.ndarray, np.ndarray]:
-  """Exact (params, MAdds) int64[...] of architectures with any leading axes, on the host."""
-  params, madds = _terms_fn(_as_space(space))(archs)
-  return (np.asarray(params, np.int64).sum(-1), np.asarray(madds, np.int64).sum(-1))
-
-
-@functools.lru_cache(maxsize=16)
-def _terms_fn(space: Any):
-  return jax.jit(lambda a: costs.network_terms(a, space, NETWORK))

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from natjax import arch, cli, genotypes
+from natjax.errors import InputError
 
 
 def _run(capsys, *argv):
@@ -13,23 +14,37 @@ def _run(capsys, *argv):
   return code, out, err
 
 
+def _genotype(entry):
+  """The genotype of a report entry (its other keys are costs and flags)."""
+  return arch.genotype_from_json({f: entry[f] for f in arch.Genotype._fields})
+
+
+def _parses(entry):
+  try:
+    _genotype(entry)
+  except InputError:
+    return False
+  return True
+
+
 def test_out_json_round_trips_and_keeps_the_input(capsys, tmp_path):
   out_path = tmp_path / "t.json"
   code, out, _ = _run(capsys, "transform", "--arch", "DARTS", "--arch", "NAT_DARTS", "--rule",
                       "natpp", "--policy", "init", "--samples", "3", "--seed", "4", "--out",
                       str(out_path))
   assert code == 0
-  assert "DARTS" in out and "3,349,342" in out and "space darts_pp" in out
+  assert "DARTS" in out and "3,349,342" in out and "space darts_pp" in out and "connected" in out
   report = json.loads(out_path.read_text())
   assert [e["name"] for e in report] == ["DARTS", "NAT_DARTS"]
   darts = report[0]
-  assert arch.genotype_from_json(darts["input"]) == genotypes.DARTS
+  assert _genotype(darts["input"]) == genotypes.DARTS
   assert darts["input"]["log_prob"] is None and darts["input"]["params"] == 3349342
+  assert darts["input"]["connected"] is True
   assert len(darts["outputs"]) == 3
   for entry in report:
     for g in entry["outputs"]:
-      parsed = arch.genotype_from_json(g)
-      assert parsed.normal_concat == tuple(entry["input"]["normal_concat"])
+      assert g["connected"] is _parses(g)
+      assert g["normal_concat"] == entry["input"]["normal_concat"]
       assert isinstance(g["params"], int) and isinstance(g["madds"], int)
       assert isinstance(g["log_prob"], float) and g["log_prob"] <= 0
       more = g["params"] > entry["input"]["params"] or g["madds"] > entry["input"]["madds"]
@@ -76,7 +91,8 @@ def _bad_rule_file(tmp_path):
     (["--rule", "BAD_RULE_FILE"], "bad_rule"),
     (["--rule", "nat", "--space", "darts", "--arch", "MobileNetV2"], "conv_1x1"),
     (["--rule", "natpp", "--samples", "0"], "--samples"),
-    (["--rule", "natpp", "--policy", "TMP_DIR"], "only 'init'"),
+    (["--rule", "natpp", "--policy", "TMP_DIR"], "no policy.json"),
+    (["--policy", "init"], "--rule is required"),
     (["--rule", "natpp", "--arch", "ENAS"], "different search spaces"),
     (["--rule", "natpp", "--space", "enas_pp"], "intermediate nodes"),
 ])
@@ -94,3 +110,24 @@ def test_bad_input_gives_one_line_and_exit_2(capsys, tmp_path, argv, needle):
 def test_no_architecture_is_an_input_error(capsys):
   code, _, err = _run(capsys, "transform", "--rule", "nat", "--policy", "init")
   assert code == 2 and "--arch" in err
+
+
+def test_connected_flag_and_dead_outputs_do_not_break_the_cli(capsys, tmp_path):
+  # Under 'nat' about a third of the edges become null: dead outputs are common. VGG's first
+  # output with seed 2 is one; drawing it must still work.
+  out_path = tmp_path / "t.json"
+  code, out, err = _run(capsys, "transform", "--arch", "DARTS", "--arch", "VGG", "--rule", "nat",
+                        "--policy", "init", "--samples", "3", "--seed", "2", "--out",
+                        str(out_path), "--draw", str(tmp_path / "d"))
+  assert code == 0, err
+  report = json.loads(out_path.read_text())
+  flags = [g["connected"] for entry in report for g in entry["outputs"]]
+  assert True in flags and False in flags
+  for entry in report:
+    for g in entry["outputs"]:
+      assert g["connected"] is _parses(g)
+  vgg = report[1]["outputs"][0]
+  assert vgg["connected"] is False
+  row = [line for line in out.splitlines() if line.startswith("VGG")][0]
+  assert row.split()[-2:] == [str(vgg["cost_ok"]), "False"]
+  assert (tmp_path / "d" / "VGG.svg").read_text().lstrip().startswith("<?xml")

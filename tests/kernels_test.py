@@ -294,14 +294,16 @@ def test_depthwise_custom_vjp_equals_autodiff(k, stride, dilation, h):
     _assert_close(c, l)
 
 
+@pytest.mark.parametrize("stride,h", [(2, 7), (1, 8)])
 @pytest.mark.parametrize("impl", kernels.IMPLS)
-def test_apply_op_inside_switch_equals_direct_call(impl):
-  """Forward and gradients of the switch's taken branch equal the op called on its own."""
-  stride, h = 2, 7
+def test_apply_op_inside_switch_equals_direct_call(impl, stride, h):
+  """Forward and gradients of the switch's taken branch equal the op called on its own, and
+  equal autodiff of the 'lax' op (so the hand-written VJPs hold inside `lax.switch` too)."""
   specs = [ops.get_op(name) for name in OPS]
   params = [_params(name, stride) for name in OPS]
   x = jnp.asarray(_random(1, (B, h, h, C)))
-  probe = jnp.asarray(_random(2, (B, 4, 4, C)))
+  out_hw = -(-h // stride)
+  probe = jnp.asarray(_random(2, (B, out_hw, out_hw, C)))
   branches = [
       functools.partial(lambda i, operand: kernels.apply_op(operand[0][i], operand[1], specs[i],
                                                             stride, impl), i)
@@ -315,16 +317,76 @@ def test_apply_op_inside_switch_equals_direct_call(impl):
 
   for index, name in enumerate(OPS):
     y, (gp, gx) = switched(index, params, x)
-    y_direct, (gp_direct, gx_direct) = _values_and_grads(params[index], x, probe, specs[index],
-                                                         stride)[impl]
-    _assert_close(y, y_direct)
-    _assert_close(gx, gx_direct)
+    direct = _values_and_grads(params[index], x, probe, specs[index], stride)
+    for reference in (impl, "lax"):
+      y_direct, (gp_direct, gx_direct) = direct[reference]
+      _assert_close(y, y_direct)
+      _assert_close(gx, gx_direct)
+      for key, g in gp[index].items():
+        _assert_close(g, gp_direct[key])
     for other, grads in enumerate(gp):
       for key, g in grads.items():
-        if other == index:
-          _assert_close(g, gp_direct[key])
-        else:  # Untaken branches get zero gradient.
+        if other != index:  # Untaken branches get zero gradient.
           np.testing.assert_array_equal(np.asarray(g), 0.0, err_msg=f"{name} -> {OPS[other]}")
+
+
+@pytest.mark.parametrize("k,stride,h", [(1, 1, 7), (1, 2, 8), (1, 2, 7), (3, 1, 8), (3, 2, 7),
+                                        (3, 2, 8), (5, 1, 7), (5, 2, 8)])
+def test_dense_conv_custom_vjp_equals_autodiff(k, stride, h):
+  # Cout = 2 Cin, so a transposed weight in the backward cannot pass.
+  x, w = jnp.asarray(_random(17, (B, h, h, C))), jnp.asarray(_random(18, (k, k, C, 2 * C)))
+  probe = jnp.asarray(_random(19, (B, -(-h // stride), -(-h // stride), 2 * C)))
+
+  @_jit
+  def all_grads(x, w):
+    fns = (lambda x, w: kernels.conv(x, w, stride, "shift"),
+           lambda x, w: kernels.conv_autodiff(x, w, stride),
+           lambda x, w: kernels.conv(x, w, stride, "lax"))
+    return [jax.grad(lambda x, w: jnp.sum(jnp.sin(fn(x, w)) * probe), (0, 1))(x, w) for fn in fns]
+
+  custom, auto, library = all_grads(x, w)
+  for c, a, l in zip(custom, auto, library):
+    _assert_close(c, a)
+    _assert_close(c, l)
+
+
+def _np_max_pool_grad(x, g, k, stride):
+  """Max-pool input gradient by explicit windows: g goes to the first max in row-major order."""
+  n, h, w, c = x.shape
+  p = k // 2
+  xp = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)), constant_values=-np.inf)
+  dxp = np.zeros(xp.shape, np.float64)
+  for a in range(g.shape[1]):
+    for b in range(g.shape[2]):
+      win = xp[:, a * stride:a * stride + k, b * stride:b * stride + k, :].reshape(n, k * k, c)
+      first = np.argmax(win, axis=1)  # numpy returns the first occurrence of the max.
+      for t in range(k * k):
+        hit = first == t
+        dxp[:, a * stride + t // k, b * stride + t % k, :] += np.where(hit, g[:, a, b, :], 0.0)
+  return dxp[:, p:p + h, p:p + w, :]
+
+
+@pytest.mark.parametrize("data", ["continuous", "ties", "constant"])
+@pytest.mark.parametrize("k,stride,h", [(3, 1, 8), (3, 2, 7), (3, 2, 8), (5, 1, 7), (5, 2, 8)])
+def test_max_pool_mask_gradient_equals_lax_and_first_max_rule(k, stride, h, data):
+  x = _random(20, (B, h, h, C))
+  if data == "ties":  # Few distinct values: most windows hold their max more than once.
+    x = np.round(x)
+  elif data == "constant":  # Every window ties everywhere: all goes to its first valid cell.
+    x = np.ones_like(x)
+  out_hw = -(-h // stride)
+  probe = _random(21, (B, out_hw, out_hw, C))
+
+  @_jit
+  def grads(x):
+    return [jax.grad(lambda x: jnp.sum(kernels.max_pool(x, k, stride, impl) * probe))(x)
+            for impl in ("shift", "lax")]
+
+  shift, library = grads(jnp.asarray(x))
+  # Same receiving positions (the tie rule); values equal up to summation order.
+  np.testing.assert_array_equal(np.asarray(shift) != 0, np.asarray(library) != 0)
+  _assert_close(shift, library)
+  _assert_close(shift, _np_max_pool_grad(x, probe, k, stride))
 
 
 def test_unknown_impl_raises():

@@ -97,6 +97,19 @@ def test_parameter_count_matches_released_code(head, expected):
   assert sum(x.size for x in jax.tree.leaves(PARAMS[head])) == expected
 
 
+@pytest.mark.parametrize("space_name,self_loops", [("darts", False), ("enas_pp", True)])
+def test_init_equals_the_module_init_for_every_cell_size(space_name, self_loops):
+  # Policy.init shares one compiled initialiser across cell sizes; the values must not change.
+  space = spaces.get_space(space_name)
+  pol = policy.make_policy(space, "nat", self_loops=self_loops)
+  zeros = np.zeros(space.num_edges, np.int32)
+  want = pol.module.init(jax.random.key(4), zeros, zeros)
+  got = pol.init(jax.random.key(4))
+  assert jax.tree.structure(got) == jax.tree.structure(want)
+  for x, y in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+    np.testing.assert_array_equal(x, y)
+
+
 def test_logits_shape_and_initialisation_ranges():
   params = PARAMS["mask"]["params"]
   assert np.abs(params["embed_linear"]["kernel"]).max() <= 1 / np.sqrt(200)

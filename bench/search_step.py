@@ -1,0 +1,145 @@
+"""Cost of one search step: `search.w_step` and `search.theta_step`, as `search.run` compiles them.
+
+A w-step is a forward and backward pass of the supernet on a fresh random architecture plus the
+SGD update; a theta-step is two forwards (alpha and the policy's beta) plus the policy's REINFORCE
+update. Both run through `search.make_steps` on a mesh of all local devices, on random uint8
+images of CIFAR-10 shape in a `data.Dataset` (no dataset on disk needed). Each step is compiled
+ahead of time (trace + lower, then XLA compile, timed separately), called once to warm up, then
+timed `--steps` times with block_until_ready; figures are medians. The step counter advances, so
+every timed call sees a new architecture, as in a search.
+
+Prints ONE JSON line:
+  {"config", "channels", "num_cells", "image", "batch", "impl", "devices", "w_step_ms",
+   "theta_step_ms" (medians), "w_step_ms_all", "theta_step_ms_all", "w_trace_s", "w_compile_s",
+   "theta_trace_s", "theta_compile_s", "init_s", "peak_rss_gb", "load_avg" (1-minute, before
+   and after), "backend"}
+
+Usage:
+  python bench/search_step.py --small    # C=8, 5 cells, 16x16x3, batch 64: about a minute
+  python bench/search_step.py            # C=20, 8 cells, 32x32x3, batch 64 (the search config)
+
+The search config compiles for minutes and peaks at several GB on CPU: run it alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import resource
+import statistics
+import time
+from typing import Any, Callable, Dict, List
+
+import jax
+import numpy as np
+
+from natjax import data, search, sharding
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SIZES = {
+    # name: (channels, num_cells, image side)
+    "search": (20, 8, 32),
+    "small": (8, 5, 16),
+}
+CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR_STD = (0.2470, 0.2435, 0.2616)
+
+
+def _default_config() -> Any:
+  spec = importlib.util.spec_from_file_location("natjax_default_config",
+                                                os.path.join(REPO, "configs", "default.py"))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config()
+
+
+def fake_dataset(side: int, num_examples: int, seed: int = 0) -> data.Dataset:
+  """Random uint8[N, side, side, 3] images with CIFAR-10's constants (10 classes, pad 4, flip)."""
+  rng = np.random.default_rng(seed)
+  images = rng.integers(0, 256, (num_examples, side, side, 3), dtype=np.uint8)
+  labels = rng.integers(0, 10, (num_examples,), dtype=np.int32)
+  source = data.ArraySource(images, labels)
+  return data.Dataset(name="fake_cifar", w=source, theta=source, train=source, test=source,
+                      num_classes=10, image_shape=(side, side, 3),
+                      mean=np.asarray(CIFAR_MEAN, np.float32),
+                      std=np.asarray(CIFAR_STD, np.float32), crop_padding=4, flip=True)
+
+
+def _peak_rss_gb() -> float:
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # ru_maxrss is in KiB.
+
+
+def _timed(fn: Callable[[], Any]) -> float:
+  start = time.perf_counter()
+  jax.block_until_ready(fn())
+  return time.perf_counter() - start
+
+
+def _bench_step(step: Callable, state: Any, batch: Any, num_steps: int,
+                prefix: str) -> Dict[str, Any]:
+  """AOT-compiles `step`, warms it up, times `num_steps` calls; returns figures and the state."""
+  start = time.perf_counter()
+  lowered = step.lower(state, batch)
+  trace_s = time.perf_counter() - start
+  start = time.perf_counter()
+  compiled = lowered.compile()
+  compile_s = time.perf_counter() - start
+  state, metrics = compiled(state, batch)  # warm-up
+  jax.block_until_ready(metrics)
+  times = []
+  for _ in range(num_steps):
+    start = time.perf_counter()
+    state, metrics = compiled(state, batch)
+    jax.block_until_ready((state, metrics))
+    times.append(1e3 * (time.perf_counter() - start))
+  return {f"{prefix}_step_ms": round(statistics.median(times), 1),
+          f"{prefix}_step_ms_all": [round(t, 1) for t in times],
+          f"{prefix}_trace_s": round(trace_s, 2), f"{prefix}_compile_s": round(compile_s, 2),
+          "_state": state}
+
+
+def bench(name: str, batch_size: int, num_steps: int, impl: str) -> Dict[str, Any]:
+  channels, num_cells, side = SIZES[name]
+  config = _default_config()
+  config.channels, config.num_cells, config.batch_size, config.impl = (channels, num_cells,
+                                                                       batch_size, impl)
+  load_before = os.getloadavg()[0]
+  dataset = fake_dataset(side, 2 * batch_size)
+  setup = search.make_setup(config, dataset)
+  mesh = sharding.data_mesh(jax.local_devices())
+  steps = search.make_steps(setup, mesh)
+  init = jax.jit(search.init_state, static_argnums=(1, 2))
+  init_s = _timed(lambda: init(jax.random.key(0), setup, dataset.image_shape))
+  state = sharding.replicate(init(jax.random.key(0), setup, dataset.image_shape), mesh)
+  batch = sharding.global_batch(data.batch(dataset.w, np.arange(batch_size)), mesh)
+  result: Dict[str, Any] = {"config": name, "channels": channels, "num_cells": num_cells,
+                            "image": [side, side, 3], "batch": batch_size, "impl": impl,
+                            "devices": jax.device_count()}
+  for prefix, step in (("w", steps.w_step), ("theta", steps.theta_step)):
+    figures = _bench_step(step, state, batch, num_steps, prefix)
+    state = figures.pop("_state")
+    result.update(figures)
+  result.update({"init_s": round(init_s, 2), "peak_rss_gb": round(_peak_rss_gb(), 2),
+                 "load_avg": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+                 "backend": jax.default_backend()})
+  return result
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--small", action="store_true", help="C=8, 5 cells, 16x16 images")
+  parser.add_argument("--batch", type=int, default=64, help="global batch (examples)")
+  parser.add_argument("--steps", type=int, default=None,
+                      help="timed calls per step kind (default 10 small, 5 search)")
+  parser.add_argument("--impl", default="shift", choices=("shift", "lax"),
+                      help="kernel implementation (configs/default.py: impl)")
+  args = parser.parse_args()
+  name = "small" if args.small else "search"
+  num_steps = args.steps or (10 if args.small else 5)
+  print(json.dumps(bench(name, args.batch, num_steps, args.impl)), flush=True)
+
+
+if __name__ == "__main__":
+  main()
