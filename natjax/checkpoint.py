@@ -417,3 +417,58 @@ class Preemption:
   def __exit__(self, *exc: Any) -> None:
     if self._previous is not None:
       signal.signal(signal.SIGTERM, self._previous)
+
+
+# --------------------------------------------------------------------------- run directories
+
+CONFIG_FILE = "config.json"
+
+
+def config_json(config: Any) -> Dict[str, Any]:
+  """A ConfigDict as plain JSON values (tuples as lists), keys sorted."""
+  return json.loads(config.to_json_best_effort(sort_keys=True))
+
+
+def write_json(path: str, obj: Any) -> None:
+  """Writes JSON atomically (temp file + rename), from the first host only."""
+  if jax.process_index() != 0:
+    return
+  tmp = path + ".tmp"
+  with open(tmp, "w", encoding="utf-8") as f:
+    json.dump(obj, f, indent=1)
+    f.write("\n")
+  os.replace(tmp, path)
+
+
+def check_resumable(workdir: str, config: Any, may_change: Any) -> None:
+  """Refuses to resume a run whose stored WORKDIR/config.json differs from `config` in a field
+  outside `may_change` (fields that change logging, not results), naming the field."""
+  path = os.path.join(workdir, CONFIG_FILE)
+  try:
+    with open(path, encoding="utf-8") as f:
+      stored = json.load(f)
+  except (OSError, ValueError) as e:
+    raise InputError(f"{path}: cannot read the config of the run being resumed ({e})") from None
+  current = config_json(config)
+  for field in sorted(set(stored) | set(current)):
+    if field not in may_change and stored.get(field) != current.get(field):
+      raise InputError(f"{path}: field '{field}' was {stored.get(field)!r} in the run being"
+                       f" resumed and is {current.get(field)!r} now; resume with the same config"
+                       " or use a new --workdir")
+
+
+def resume_or_start(checkpointer: StateCheckpointer, state: Any, workdir: str, config: Any,
+                    may_change: Any, out: Any) -> Tuple[Any, bool]:
+  """The newest saved state if the work directory holds one (after `check_resumable`), else
+  `state`, with the config recorded in WORKDIR/config.json for a later resume.
+
+  Returns:
+    (state, whether it was restored).
+  """
+  if checkpointer.latest_step() is None:
+    write_json(os.path.join(workdir, CONFIG_FILE), config_json(config))
+    return state, False
+  check_resumable(workdir, config, may_change)
+  state = checkpointer.restore(state)
+  print(f"resumed from {checkpointer.directory}/{checkpointer.latest_step()}", file=out)
+  return state, True

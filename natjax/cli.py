@@ -176,11 +176,17 @@ def _cmd_transform(args: argparse.Namespace) -> None:
       print(f"wrote {path}")
 
 
-def _cmd_search(args: argparse.Namespace) -> None:
-  from natjax import configs, search
+def _init_distributed() -> None:
+  """Multi-host runs (NATJAX_DISTRIBUTED=1, set by the launch scripts): one process per host joins
+  the others before any device is touched."""
   if os.environ.get("NATJAX_DISTRIBUTED") == "1":
     import jax
-    jax.distributed.initialize()  # multi-host: one process per host, set up by the launcher
+    jax.distributed.initialize()
+
+
+def _cmd_search(args: argparse.Namespace) -> None:
+  from natjax import configs, search
+  _init_distributed()
   config = configs.load_config(args.config, args.overrides)
   try:
     search.run(config, args.workdir)
@@ -191,6 +197,7 @@ def _cmd_search(args: argparse.Namespace) -> None:
 
 def _cmd_retrain(args: argparse.Namespace) -> None:
   from natjax import configs, retrain
+  _init_distributed()
   config = configs.load_config(args.config, args.overrides)
   if args.arch:
     config.arch = args.arch

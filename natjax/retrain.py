@@ -43,7 +43,7 @@ from natjax.errors import InputError, closest
 
 RESULT_FILE = "retrain.json"
 CHECKPOINT_DIR = checkpoint.STATE_DIR
-CONFIG_FILE = "config.json"
+CONFIG_FILE = checkpoint.CONFIG_FILE
 DERIVED_FILE = "derived.json"
 DATASET_NETWORKS = {"cifar10": "cifar", "digits": "cifar", "imagenet2012": "imagenet"}
 # Config fields that may change when a run is resumed (they change logging, not results).
@@ -264,35 +264,6 @@ def evaluate(steps: Steps, state: RetrainState, source: data.Source, batch_size:
 # The host loop.
 
 
-def _config_json(config: Any) -> Dict[str, Any]:
-  return json.loads(config.to_json_best_effort(sort_keys=True))
-
-
-def _write_json(path: str, obj: Any) -> None:
-  if jax.process_index() != 0:
-    return
-  tmp = path + ".tmp"
-  with open(tmp, "w", encoding="utf-8") as f:
-    json.dump(obj, f, indent=1)
-  os.replace(tmp, path)
-
-
-def _check_resumable(workdir: str, config: Any) -> None:
-  """Refuses to resume a run whose stored config differs in a field that changes results."""
-  path = os.path.join(workdir, CONFIG_FILE)
-  try:
-    with open(path, encoding="utf-8") as f:
-      stored = json.load(f)
-  except (OSError, ValueError):
-    return  # A checkpoint without a readable config: trust the state check of the restore.
-  current = _config_json(config)
-  for field in sorted(set(stored) | set(current)):
-    if field not in _RESUMABLE_CHANGES and stored.get(field) != current.get(field):
-      raise InputError(f"{path}: field '{field}' was {stored.get(field)!r} in the run being"
-                       f" resumed and is {current.get(field)!r} now; resume with the same config"
-                       " or use a new --workdir")
-
-
 def initial_state(config: Any, network: evalnet.EvalNetConfig, genotype: Genotype,
                   optimizer: Any, image_shape: Tuple[int, ...]) -> RetrainState:
   """The state at step 0: weights from fold_in(key(seed), 0), the run key's raw data."""
@@ -343,12 +314,8 @@ def run(config: Any, workdir: str, out: Any = None) -> Dict[str, Any]:
   state = sharding.replicate(
       initial_state(config, network, genotype, optimizer, dataset.image_shape), mesh)
   checkpointer = checkpoint.StateCheckpointer(workdir)
-  if checkpointer.latest_step() is not None:
-    _check_resumable(workdir, config)
-    state = checkpointer.restore(state)
-    print(f"resumed from {checkpointer.directory}/{checkpointer.latest_step()}", file=out)
-  else:
-    _write_json(os.path.join(workdir, CONFIG_FILE), _config_json(config))
+  state, _ = checkpoint.resume_or_start(checkpointer, state, workdir, config, _RESUMABLE_CHANGES,
+                                        out)
   step, epoch, position = (int(x) for x in jax.device_get(
       (state.train.step, state.epoch, state.position)))
   cost = costs.genotype_cost(genotype, config.network)
@@ -415,7 +382,7 @@ def run(config: Any, workdir: str, out: Any = None) -> Dict[str, Any]:
              "final_test_accuracy": float(state.last_accuracy),
              "best_test_accuracy": float(state.best_accuracy),
              "wall_time_s": round(time.time() - started, 1)}
-  _write_json(os.path.join(workdir, RESULT_FILE), summary)
+  checkpoint.write_json(os.path.join(workdir, RESULT_FILE), summary)
   print(f"final test accuracy {summary['final_test_accuracy']:.4f} (best"
         f" {summary['best_test_accuracy']:.4f}); wrote {os.path.join(workdir, RESULT_FILE)}",
         file=out)

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import json
 import os
 import sys
 from typing import Any, Callable, Dict, List, NamedTuple, Tuple
@@ -296,46 +295,13 @@ def make_steps(setup: Setup, mesh: Any) -> Steps:
 
 SUMMARY_FILE = "summary.json"
 DERIVED_FILE = "derived.json"
-CONFIG_FILE = "config.json"
+CONFIG_FILE = checkpoint.CONFIG_FILE
 # Fields that may differ when a run is resumed (they change logging, not results).
 _RESUMABLE_CHANGES = frozenset({"log_every", "checkpoint_every", "progress"})
 
 
 class SearchError(RuntimeError):
   """The search stopped (non-finite values); the message says what happened and how to resume."""
-
-
-def _config_json(config: Any) -> Dict[str, Any]:
-  return json.loads(config.to_json_best_effort(sort_keys=True))
-
-
-def _check_resumable(workdir: str, config: Any) -> None:
-  """Refuses to resume a run whose stored config differs in a field that changes results."""
-  path = os.path.join(workdir, CONFIG_FILE)
-  try:
-    with open(path, encoding="utf-8") as f:
-      stored = json.load(f)
-  except (OSError, ValueError) as e:
-    raise InputError(f"{path}: cannot read the config of the run being resumed ({e})") from None
-  current = _config_json(config)
-  for field in sorted(set(stored) | set(current)):
-    if field in _RESUMABLE_CHANGES:
-      continue
-    if stored.get(field) != current.get(field):
-      raise InputError(f"{path}: field '{field}' was {stored.get(field)!r} in the run being"
-                       f" resumed and is {current.get(field)!r} now; resume with the same config"
-                       " or use a new --workdir")
-
-
-def _write_json(path: str, obj: Any) -> None:
-  """Writes JSON atomically (temp file + rename), from the first host only."""
-  if jax.process_index() != 0:
-    return
-  tmp = path + ".tmp"
-  with open(tmp, "w", encoding="utf-8") as f:
-    json.dump(obj, f, indent=1, sort_keys=False)
-    f.write("\n")
-  os.replace(tmp, path)
 
 
 def _fixed_batches(source: data.Source, global_batch: int, num: int, mesh: Any) -> List[Any]:
@@ -458,12 +424,9 @@ def run(config: Any, workdir: str, out: Any = None) -> Dict[str, Any]:
   state = sharding.replicate(init_state(jax.random.fold_in(key, 0), setup, dataset.image_shape),
                              mesh)
   checkpointer = checkpoint.StateCheckpointer(workdir)
-  if checkpointer.latest_step() is not None:
-    _check_resumable(workdir, config)
-    state = checkpointer.restore(state)
-    print(f"resumed from {checkpointer.directory}/{checkpointer.latest_step()}", file=out)
-  else:
-    _write_json(os.path.join(workdir, CONFIG_FILE), _config_json(config))
+  state, resumed = checkpoint.resume_or_start(checkpointer, state, workdir, config,
+                                              _RESUMABLE_CHANGES, out)
+  if not resumed:
     checkpointer.save(0, state)
   step, epoch, position = (int(x) for x in jax.device_get((state.step, state.epoch,
                                                             state.position)))
@@ -512,7 +475,7 @@ def run(config: Any, workdir: str, out: Any = None) -> Dict[str, Any]:
                                   derive_inputs, derive_batches,
                                   jax.random.fold_in(key, 1_000_000 + epoch),
                                   config.derive_samples)
-          _write_json(os.path.join(workdir, f"derived_epoch{epoch}.json"), entries)
+          checkpoint.write_json(os.path.join(workdir, f"derived_epoch{epoch}.json"), entries)
   finally:
     progress.close()
     writer.close()
@@ -526,7 +489,7 @@ def finish(config: Any, workdir: str, setup: Setup, steps: Steps, state: SearchS
   """Final derivation, held-out policy check, policy export and summary (from the state only)."""
   entries = derive.derive(setup, steps.score, state.w_params, state.theta_params, derive_inputs,
                           derive_batches, jax.random.fold_in(key, 1), config.derive_samples)
-  _write_json(os.path.join(workdir, DERIVED_FILE), entries)
+  checkpoint.write_json(os.path.join(workdir, DERIVED_FILE), entries)
   for e in entries if jax.process_index() == 0 else ():
     viz.draw_transformation(arch_lib.genotype_from_json(e["input"]), derive.output_genotype(e),
                             os.path.join(workdir, f"{e['name']}.svg"),
@@ -548,7 +511,7 @@ def finish(config: Any, workdir: str, setup: Setup, steps: Steps, state: SearchS
                                      "params_after": e["output"]["params"],
                                      "madds_before": e["input"]["madds"],
                                      "madds_after": e["output"]["madds"]} for e in entries}}
-  _write_json(os.path.join(workdir, SUMMARY_FILE), summary)
+  checkpoint.write_json(os.path.join(workdir, SUMMARY_FILE), summary)
   _print_derived(entries, out)
   print(f"\nheld-out: mean reward of the policy {held_out['policy_reward']:+.4f} vs random"
         f" rule-valid transitions {held_out['random_reward']:+.4f} over"
