@@ -1,7 +1,7 @@
 """Per-op kernel timings: forward, forward+backward, and forward+backward as the taken branch of a
 `lax.switch` over every op of the list (how the supernet runs an edge).
 
-Each op runs on x f32[B, H, W, C] with C channels in and out (`kernels.apply_op`); the backward is
+Each op runs on x f32[B, H, W, C] with C channels in and out (`families.apply_op`); the backward is
 the gradient of sum(y * probe) for a fixed random probe, with respect to the op's weights and x.
 Times are medians of `--repeats` calls after one warm-up call, waited on with block_until_ready.
 
@@ -36,7 +36,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from natjax import kernels, ops, spaces
+from natjax.core import families, ops, spaces
+from natjax.kernels import windows
 
 
 def _median_ms(fn: Callable[..., Any], args: Sequence[Any], repeats: int) -> float:
@@ -51,7 +52,7 @@ def _median_ms(fn: Callable[..., Any], args: Sequence[Any], repeats: int) -> flo
 
 
 def _random_params(name: str, channels: int, stride: int, seed: int) -> Dict[str, jax.Array]:
-  init = functools.partial(kernels.init_op_params, spec=ops.get_op(name), channels=channels,
+  init = functools.partial(families.init_op_params, spec=ops.get_op(name), channels=channels,
                            stride=stride)
   return init(jax.random.key(seed))
 
@@ -67,10 +68,10 @@ def bench_ops(names: Sequence[str], impl: str, stride: int, channels: int, hw: i
   probe = jnp.asarray(rng.standard_normal((batch, out_hw, out_hw, channels)).astype(np.float32))
 
   def loss(p, x, spec):
-    return jnp.sum(kernels.apply_op(p, x, spec, stride, impl) * probe)
+    return jnp.sum(families.apply_op(p, x, spec, stride, impl) * probe)
 
   def branch(i, operand):
-    return kernels.apply_op(operand[0][i], operand[1], specs[i], stride, impl)
+    return families.apply_op(operand[0][i], operand[1], specs[i], stride, impl)
 
   branches = [functools.partial(branch, i) for i in range(len(specs))]
   if remat_branches:  # Residuals of every branch are then its inputs, shared by all branches.
@@ -83,7 +84,7 @@ def bench_ops(names: Sequence[str], impl: str, stride: int, channels: int, hw: i
 
   results = {}
   for i, (name, spec) in enumerate(zip(names, specs)):
-    fwd = jax.jit(functools.partial(kernels.apply_op, spec=spec, stride=stride, impl=impl))
+    fwd = jax.jit(functools.partial(families.apply_op, spec=spec, stride=stride, impl=impl))
     fwd_bwd = jax.jit(jax.grad(functools.partial(loss, spec=spec), (0, 1)))
     results[name] = {
         "fwd_ms": _median_ms(fwd, (params[i], x), repeats),
@@ -95,7 +96,7 @@ def bench_ops(names: Sequence[str], impl: str, stride: int, channels: int, hw: i
 
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--impl", default="shift", choices=kernels.IMPLS)
+  parser.add_argument("--impl", default="shift", choices=windows.IMPLS)
   parser.add_argument("--ops", default=",".join(spaces.NATPP_OPS),
                       help="comma-separated op names; the switch runs over exactly these")
   parser.add_argument("--stride", type=int, default=1, choices=(1, 2))

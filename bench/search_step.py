@@ -1,8 +1,8 @@
-"""Cost of one search step: `search.w_step` and `search.theta_step`, as `search.run` compiles them.
+"""Cost of one search step: `steps.w_step` and `steps.theta_step`, as `search.run` compiles them.
 
 A w-step is a forward and backward pass of the supernet on a fresh random architecture plus the
 SGD update; a theta-step is two forwards (alpha and the policy's beta) plus the policy's REINFORCE
-update. Both run through `search.make_steps` on a mesh of all local devices, on random uint8
+update. Both run through `steps.make_steps` on a mesh of all local devices, on random uint8
 images of CIFAR-10 shape in a `data.Dataset` (no dataset on disk needed). Each step is compiled
 ahead of time (trace + lower, then XLA compile, timed separately), called once to warm up, then
 timed `--steps` times with block_until_ready; figures are medians. The step counter advances, so
@@ -30,12 +30,14 @@ import os
 import resource
 import statistics
 import time
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict
 
 import jax
 import numpy as np
 
-from natjax import data, search, sharding
+from natjax import data
+from natjax.search import steps as search_steps
+from natjax.train import sharding
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIZES = {
@@ -107,10 +109,10 @@ def bench(name: str, batch_size: int, num_steps: int, impl: str) -> Dict[str, An
                                                                        batch_size, impl)
   load_before = os.getloadavg()[0]
   dataset = fake_dataset(side, 2 * batch_size)
-  setup = search.make_setup(config, dataset)
+  setup = search_steps.make_setup(config, dataset)
   mesh = sharding.data_mesh(jax.local_devices())
-  steps = search.make_steps(setup, mesh)
-  init = jax.jit(search.init_state, static_argnums=(1, 2))
+  steps = search_steps.make_steps(setup, mesh)
+  init = jax.jit(search_steps.init_state, static_argnums=(1, 2))
   init_s = _timed(lambda: init(jax.random.key(0), setup, dataset.image_shape))
   state = sharding.replicate(init(jax.random.key(0), setup, dataset.image_shape), mesh)
   batch = sharding.global_batch(data.batch(dataset.w, np.arange(batch_size)), mesh)

@@ -2,7 +2,7 @@
 
 For one config, a jitted SGD step (loss, gradient, optax.sgd(0.01, momentum=0.9) update) of:
   supernet  `supernet.cross_entropy_loss`: one compile; a fresh random architecture
-            (`spaces.sample_arch`) is fed as data every step.
+            (`sampler.sample_arch`) is fed as data every step.
   static    `networks.static_loss` of one fixed architecture: one compile per architecture, for
             `--archs` architectures.
   all_ops   a DARTS-style mixture written here from `supernet.edge_op` and the supernet params:
@@ -53,7 +53,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from natjax import networks, ops, spaces, supernet
+from natjax.core import ops, sampler, spaces
+from natjax.nn import networks, supernet
 
 CONFIGS = {
     # name: (SupernetConfig overrides, batch, height = width, all-ops batch)
@@ -163,8 +164,8 @@ def bench_config(name: str, num_archs: int, rounds: int, all_ops: bool,
   x = jnp.asarray(rng.standard_normal((batch, hw, hw, 3)).astype(np.float32))
   y = jnp.asarray(rng.integers(0, config.num_classes, batch).astype(np.int32))
   arch_keys = jax.random.split(jax.random.key(1), num_archs + rounds * num_archs + 1)
-  archs = [spaces.sample_arch(k, space) for k in arch_keys[:num_archs]]
-  fresh = [spaces.sample_arch(k, space) for k in arch_keys[num_archs:]]
+  archs = [sampler.sample_arch(k, space) for k in arch_keys[:num_archs]]
+  fresh = [sampler.sample_arch(k, space) for k in arch_keys[num_archs:]]
 
   traces = [0]
 

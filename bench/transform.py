@@ -1,5 +1,5 @@
 """Throughput of the batch transform: policy forward, masked sampling and the CIFAR-network cost
-of every input and output, on random architectures (spaces.sample_archs).
+of every input and output, on random architectures (sampler.sample_archs).
 
 Prints ONE JSON line:
   {"archs_per_s": best figure, "best_batch": B, "compiles": traces over the run,
@@ -20,7 +20,9 @@ from typing import Any, Dict, List
 
 import jax
 
-from natjax import spaces, transform
+from natjax.core import sampler, spaces
+from natjax.nn import policy
+from natjax.search import transform
 
 BATCHES = (1, 16, 256, 4096, 65536)
 
@@ -38,7 +40,7 @@ def _time_call(params: Any, archs: Any, key: jax.Array, args: argparse.Namespace
 def bench_batch(batch: int, params: Any, args: argparse.Namespace, space: Any) -> Dict[str, float]:
   """Compile time and median time after compile for one batch size (fresh archs every call)."""
   key = jax.random.key(batch)
-  inputs: List[Any] = [spaces.sample_archs(k, space, batch)
+  inputs: List[Any] = [sampler.sample_archs(k, space, batch)
                        for k in jax.random.split(key, args.repeats + 1)]
   jax.block_until_ready(inputs)
   compile_s = _time_call(params, inputs[0], key, args, space)
@@ -58,13 +60,15 @@ def main() -> None:
   parser.add_argument("--repeats", type=int, default=5)
   args = parser.parse_args()
   space = spaces.get_space(args.space)
-  params = transform.init_params(jax.random.key(0), args.rule, space)
-  traces_before = transform.trace_count()
+  params = policy.init_for_rule(jax.random.key(0), args.rule, space)
+  traces = []  # fold_params runs once per trace of the batch function, never per call
+  fold = transform.fold_params
+  transform.fold_params = lambda p: traces.append(1) or fold(p)
   per_batch = {str(b): bench_batch(b, params, args, space)
                for b in BATCHES if b <= args.max_batch}
   best = max(per_batch, key=lambda b: per_batch[b]["archs_per_s"])
   print(json.dumps({"archs_per_s": per_batch[best]["archs_per_s"], "best_batch": int(best),
-                    "compiles": transform.trace_count() - traces_before,
+                    "compiles": len(traces),
                     "rule": args.rule, "space": args.space, "mode": args.mode,
                     "samples": args.samples, "backend": jax.default_backend(),
                     "per_batch": per_batch}))

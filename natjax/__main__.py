@@ -2,6 +2,6 @@
 
 import sys
 
-from natjax.cli import main
+from natjax.cli.main import main
 
 sys.exit(main())

@@ -23,7 +23,9 @@ import importlib.util, json, sys
 sys.path.insert(0, {repo!r})
 import jax
 import numpy as np
-from natjax import data, search, sharding
+from natjax import data
+from natjax.search import steps as search_steps
+from natjax.train import sharding
 
 assert jax.device_count() == 8, jax.devices()
 spec = importlib.util.spec_from_file_location("natjax_test_config", {config!r})
@@ -32,13 +34,13 @@ spec.loader.exec_module(module)
 config = module.get_config()
 config.batch_size = {batch}
 dataset = data.load(config.dataset, split_seed=config.split_seed, w_fraction=config.w_fraction)
-setup = search.make_setup(config, dataset)
-init = jax.jit(search.init_state, static_argnums=(1, 2))
+setup = search_steps.make_setup(config, dataset)
+init = jax.jit(search_steps.init_state, static_argnums=(1, 2))
 host_state = jax.device_get(init(jax.random.key(config.seed), setup, dataset.image_shape))
 
 
 def run(mesh):
-  steps = search.make_steps(setup, mesh)
+  steps = search_steps.make_steps(setup, mesh)
   state = sharding.replicate(host_state, mesh)
   out = []
   for i in range({num_steps}):

@@ -1,0 +1,5 @@
+"""The `natjax` command line (`main`) and its config files."""
+
+from natjax.cli.main import main
+
+__all__ = ["main"]

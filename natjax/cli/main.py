@@ -1,0 +1,317 @@
+"""The `natjax` command line: thin wrappers that parse arguments and call the library.
+
+  natjax cost  --arch NAME_OR_FILE [--network cifar|imagenet] [--json]
+  natjax draw  --arch NAME_OR_FILE --out FILE.svg|FILE.png
+  natjax rules --rule NAME_OR_FILE [--space NAME] [--json]
+  natjax archs                      (lists the built-in architectures)
+  natjax search --config FILE[:ARG] --workdir DIR [--config.FIELD=VALUE ...]
+  natjax transform --arch NAME_OR_FILE [--arch ...] [--archs-file FILE]
+                   (--policy init --rule nat|natpp|FILE | --policy DIR [--rule ...])
+                   [--mode sample|greedy] [--samples K] [--seed S] [--out FILE.json]
+                   [--draw DIR] [--space NAME]
+  natjax retrain --config FILE[:ARG] --workdir DIR [--arch NAME_OR_FILE] [--config.FIELD=VALUE ...]
+  natjax compare RUN_DIR [RUN_DIR ...] [--out PLOT.png]
+
+Bad input (an unknown name, a malformed file, an invalid cell) prints one line naming the problem
+to stderr and exits with code 2; no traceback reaches the user.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Dict, List, Optional
+
+from natjax.errors import InputError
+
+
+def _cmd_cost(args: argparse.Namespace) -> None:
+  from natjax.core import costs
+  from natjax.io import genotype_files
+  name, genotype = genotype_files.resolve_arch(args.arch)
+  cost = costs.genotype_cost(genotype, network=args.network)
+  if args.json:
+    print(json.dumps({"params": int(cost["params"]), "madds": int(cost["madds"])}))
+  else:
+    print(f"{name} in the {args.network} network: {int(cost['params']):,} params"
+          f" ({cost['params'] / 1e6:.2f} M), {cost['madds'] / 1e6:.2f} M MAdds")
+
+
+def _cmd_draw(args: argparse.Namespace) -> None:
+  from natjax.io import genotype_files, viz
+  name, genotype = genotype_files.resolve_arch(args.arch)
+  path = viz.draw_genotype(genotype, args.out, title=name)
+  print(f"wrote {path}")
+
+
+def _cmd_rules(args: argparse.Namespace) -> None:
+  from natjax.core import rules, spaces
+  rule = rules.get_rule(args.rule)
+  space = spaces.get_space(args.space) if args.space else None
+  print(rules.format_rule(rule, space=space, as_json=args.json))
+
+
+def _cmd_archs(args: argparse.Namespace) -> None:
+  from natjax.core import arch, genotypes
+  for name in genotypes.builtin_names():
+    genotype = genotypes.builtin(name)
+    print(f"{name:20s} space={arch.infer_space(genotype).name}")
+
+
+def _transform_space(genotype, rule, where: str):
+  """The space an architecture is transformed in when --space is not given: for an 'actions'
+  rule the NAT space of its size (13-op space if an op is missing), for a 'mask' rule the 13-op
+  space of its size."""
+  from natjax.core import arch, rules
+  space = rules.default_space(arch.num_nodes_of(genotype), rule)
+  if rule.kind == "actions":
+    space = arch.infer_space(genotype, where)
+  return space
+
+
+def _transform_inputs(args: argparse.Namespace) -> List:
+  """(name, genotype) pairs from --arch and --archs-file, in order."""
+  from natjax.io import genotype_files
+  found = [genotype_files.resolve_arch(a) for a in args.arch or []]
+  for path in args.archs_file or []:
+    found.extend(genotype_files.read_archs(path).items())
+  if not found:
+    raise InputError("give at least one architecture with --arch or --archs-file")
+  return found
+
+
+def _transform_entry(genotype, params: int, madds: int, log_prob, cost_ok: bool,
+                     connected: bool) -> Dict:
+  from natjax.io import notation
+  return {**notation.genotype_to_json(genotype), "params": int(params), "madds": int(madds),
+          "log_prob": None if log_prob is None else float(log_prob), "cost_ok": bool(cost_ok),
+          "connected": bool(connected)}
+
+
+def _transform_policy(args: argparse.Namespace):
+  """(checkpoint or None, rule) from --policy and --rule; a checkpoint fixes the rule."""
+  from natjax.core import rules
+  from natjax.io import policy_files
+  if args.policy == "init":
+    if not args.rule:
+      raise InputError("--rule is required with --policy init (a policy directory brings its"
+                       " own rule)")
+    return None, rules.get_rule(args.rule)
+  ckpt = policy_files.load_policy(args.policy)
+  if args.rule and rules.get_rule(args.rule) != ckpt.rule:
+    raise InputError(f"--rule {args.rule} disagrees with the policy in {args.policy}, trained"
+                     f" under rule '{ckpt.rule.name}'; drop --rule")
+  if args.space and args.space != ckpt.space.name:
+    raise InputError(f"--space {args.space} disagrees with the policy in {args.policy}, built"
+                     f" for space '{ckpt.space.name}'; drop --space")
+  return ckpt, ckpt.rule
+
+
+def _cmd_transform(args: argparse.Namespace) -> None:
+  import jax
+  import numpy as np
+  from natjax.core import arch, costs, spaces
+  from natjax.io import viz
+  from natjax.nn import policy
+  from natjax.search import transform
+  if args.samples < 1:
+    raise InputError(f"--samples must be >= 1, got {args.samples}")
+  ckpt, rule = _transform_policy(args)
+  inputs = _transform_inputs(args)
+  if ckpt is not None:
+    space = ckpt.space
+  elif args.space:
+    space = spaces.get_space(args.space)
+  else:
+    chosen = {name: _transform_space(g, rule, f"{name}: ") for name, g in inputs}
+    if len({s.name for s in chosen.values()}) > 1:
+      pairs = ", ".join(f"{n} -> {s.name}" for n, s in chosen.items())
+      raise InputError(f"the architectures need different search spaces ({pairs}); transform"
+                       " one space per call or pass --space")
+    space = next(iter(chosen.values()))
+  archs = arch.stack_archs([arch.genotype_to_arch(g, space, f"{n}: ") for n, g in inputs])
+  key = jax.random.key(args.seed)
+  if ckpt is None:
+    params = policy.init_for_rule(jax.random.fold_in(key, 0), rule, space)
+    quirk, self_loops, source = False, False, f"init (seed {args.seed})"
+  else:
+    params, quirk = ckpt.params, ckpt.policy.released_quirk
+    self_loops, source = ckpt.policy.module.self_loops, args.policy
+  res = transform.transform(params, archs, jax.random.fold_in(key, 1), rule=rule,
+                            mode=args.mode, num_samples=args.samples, space=space,
+                            released_quirk=quirk, self_loops=self_loops)
+  in_p, in_m = costs.exact_costs(archs, space)
+  out_p, out_m = costs.exact_costs(res.outputs, space)
+  outputs = jax.tree_util.tree_map(np.asarray, res.outputs)
+  log_prob, cost_ok = np.asarray(res.log_prob), np.asarray(res.cost_ok)
+  connected = np.asarray(res.connected)
+  report, firsts = [], []
+  for b, (name, genotype) in enumerate(inputs):
+    outs = []
+    for k in range(args.samples):
+      sample = jax.tree_util.tree_map(lambda x, b=b, k=k: x[b, k], outputs)
+      out_genotype = arch.arch_to_genotype(sample, space)  # Not validated: may be dead.
+      if k == 0:
+        firsts.append(out_genotype)
+      outs.append(_transform_entry(out_genotype, out_p[b, k], out_m[b, k], log_prob[b, k],
+                                   cost_ok[b, k], connected[b, k]))
+    report.append({"name": name,
+                   "input": _transform_entry(genotype, in_p[b], in_m[b], None, True, True),
+                   "outputs": outs})
+  print(f"rule {rule.name}, space {space.name}, mode {args.mode}, {args.samples} sample(s),"
+        f" policy {source}; costs in the cifar network; first output shown")
+  print(f"{'name':20s} {'params before -> after':>26s} {'MAdds (M) before -> after':>28s}"
+        f" {'log_prob':>9s} cost_ok connected")
+  for entry in report:
+    first, inp = entry["outputs"][0], entry["input"]
+    print(f"{entry['name']:20s} {inp['params']:>12,} -> {first['params']:>10,}"
+          f" {inp['madds'] / 1e6:>14.2f} -> {first['madds'] / 1e6:>10.2f}"
+          f" {first['log_prob']:>9.3f} {str(first['cost_ok']):7s} {first['connected']}")
+  if args.out:
+    with open(args.out, "w", encoding="utf-8") as f:
+      json.dump(report, f, indent=1)
+    print(f"wrote {args.out}")
+  if args.draw:
+    os.makedirs(args.draw, exist_ok=True)
+    for (name, genotype), after in zip(inputs, firsts):
+      path = viz.draw_transformation(genotype, after, os.path.join(args.draw, name + ".svg"),
+                                     title=f"{name} under {rule.name}")
+      print(f"wrote {path}")
+
+
+def _init_distributed() -> None:
+  """Multi-host runs (NATJAX_DISTRIBUTED=1, set by the launch scripts): one process per host joins
+  the others before any device is touched."""
+  if os.environ.get("NATJAX_DISTRIBUTED") == "1":
+    import jax
+    jax.distributed.initialize()
+
+
+def _cmd_search(args: argparse.Namespace) -> None:
+  from natjax import search
+  from natjax.cli import configs
+  _init_distributed()
+  config = configs.load_config(args.config, args.overrides)
+  try:
+    search.run(config, args.workdir)
+  except search.SearchError as err:
+    print(f"natjax search: stopped: {err}", file=sys.stderr)
+    raise SystemExit(1) from None
+
+
+def _cmd_retrain(args: argparse.Namespace) -> None:
+  from natjax.cli import configs
+  from natjax.train import retrain
+  _init_distributed()
+  config = configs.load_config(args.config, args.overrides)
+  if args.arch:
+    config.arch = args.arch
+  try:
+    retrain.run(config, args.workdir)
+  except retrain.Preempted as err:
+    print(f"natjax retrain: {err}", file=sys.stderr)
+    raise SystemExit(143) from None
+  except retrain.RetrainError as err:
+    print(f"natjax retrain: stopped: {err}", file=sys.stderr)
+    raise SystemExit(1) from None
+
+
+def _cmd_compare(args: argparse.Namespace) -> None:
+  from natjax.io import reports
+  table, _ = reports.compare(args.run_dirs, args.out)
+  print(table)
+  if args.out:
+    print(f"wrote {args.out}")
+
+
+def _parser() -> argparse.ArgumentParser:
+  parser = argparse.ArgumentParser(
+      prog="natjax", description="Neural Architecture Transformer (NAT, NAT++) in JAX.")
+  sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+  cost = sub.add_parser("cost", help="params and MAdds of an architecture's stand-alone network")
+  cost.add_argument("--arch", required=True, help="built-in name (natjax archs) or a genotype file")
+  cost.add_argument("--network", default="cifar", choices=("cifar", "imagenet"))
+  cost.add_argument("--json", action="store_true", help='print {"params": .., "madds": ..}')
+  cost.set_defaults(run=_cmd_cost)
+
+  draw = sub.add_parser("draw", help="draw both cells of an architecture to SVG or PNG")
+  draw.add_argument("--arch", required=True, help="built-in name or a genotype file")
+  draw.add_argument("--out", required=True, help="output file, .svg or .png")
+  draw.set_defaults(run=_cmd_draw)
+
+  rules = sub.add_parser("rules", help="print a transition rule")
+  rules.add_argument("--rule", required=True, help="registered rule name (nat, natpp) or JSON file")
+  rules.add_argument("--space", default=None, help="restrict to a search space's vocabulary")
+  rules.add_argument("--json", action="store_true", help="print the rule as JSON")
+  rules.set_defaults(run=_cmd_rules)
+
+  trans = sub.add_parser("transform", help="transform architectures with a NAT / NAT++ policy")
+  trans.add_argument("--arch", action="append", help="built-in name or a genotype file (repeat)")
+  trans.add_argument("--archs-file", action="append", help="JSON or notation file of genotypes")
+  trans.add_argument("--rule", default=None,
+                     help="nat, natpp or a JSON rule file (default with --policy DIR: its rule)")
+  trans.add_argument("--policy", required=True,
+                     help="'init' (fresh weights from --seed), a policy export directory or a"
+                     " search work directory")
+  trans.add_argument("--mode", default="sample", choices=("sample", "greedy"))
+  trans.add_argument("--samples", type=int, default=1, help="outputs per architecture (K >= 1)")
+  trans.add_argument("--seed", type=int, default=0)
+  trans.add_argument("--out", default=None, help="write the results as JSON")
+  trans.add_argument("--draw", default=None, help="write DIR/NAME.svg (input vs first output)")
+  trans.add_argument("--space", default=None, help="search space (default: inferred)")
+  trans.set_defaults(run=_cmd_transform)
+
+  archs = sub.add_parser("archs", help="list the built-in architectures")
+  archs.set_defaults(run=_cmd_archs)
+
+  search = sub.add_parser(
+      "search", help="train the supernet and the policy, then transform architectures",
+      epilog="Any config field can be overridden with --config.FIELD=VALUE.")
+  search.add_argument("--config", required=True,
+                      help="config file, e.g. configs/quickstart.py (FILE:ARG passes ARG)")
+  search.add_argument("--workdir", required=True,
+                      help="output directory; a run found there is resumed")
+  search.set_defaults(run=_cmd_search, overrides_allowed=True)
+
+  retrain = sub.add_parser(
+      "retrain", help="train an architecture's stand-alone network from scratch",
+      epilog="Any config field can be overridden with --config.FIELD=VALUE.")
+  retrain.add_argument("--config", required=True,
+                       help="config file, e.g. configs/retrain_digits.py (FILE:ARG passes ARG)")
+  retrain.add_argument("--workdir", required=True,
+                       help="output directory; a run found there is resumed")
+  retrain.add_argument("--arch", default=None,
+                       help="built-in name, genotype file or a search's derived.json[:NAME]"
+                       " (default: the config's arch)")
+  retrain.set_defaults(run=_cmd_retrain, overrides_allowed=True)
+
+  compare = sub.add_parser("compare", help="table and plot of finished retraining runs")
+  compare.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
+                       help="work directory of a natjax retrain run (holds retrain.json)")
+  compare.add_argument("--out", default=None, help="write accuracy vs MAdds as a PNG")
+  compare.set_defaults(run=_cmd_compare)
+  return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+  """Entry point of the `natjax` console script; returns the exit code."""
+  parser = _parser()
+  args, extra = parser.parse_known_args(argv)
+  if extra and not getattr(args, "overrides_allowed", False):
+    parser.error(f"unrecognized arguments: {' '.join(extra)}")
+  args.overrides = extra
+  try:
+    args.run(args)
+  except InputError as err:
+    print(f"natjax {args.command}: error: {err}", file=sys.stderr)
+    return 2
+  except BrokenPipeError:  # Output piped into `head` and closed early: not an error.
+    sys.stdout = open(os.devnull, "w")  # pylint: disable=consider-using-with
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())

@@ -1,0 +1,219 @@
+"""Architectures as arrays, the genotype (named) form, and the conversions between them.
+
+A cell with N intermediate nodes has E = 2N edges. Edges 2k and 2k+1 feed intermediate node k+2;
+nodes 0 and 1 are the cell's two inputs. Inside natjax a cell is three fixed-shape arrays
+(`Cell`), a (normal, reduce) pair is an `Arch`, and a batch of architectures is a leading axis on
+every leaf. Op names exist only in `Genotype`, the human form used by files, messages and drawings;
+a search space's op list (`natjax.core.spaces`) maps names to the indices the arrays hold.
+
+Genotypes are validated where they are built (`make_genotype`): every failure is one InputError
+line naming the cell, the edge and the problem. Files and notations live in `natjax.io`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple, Sequence, Tuple
+
+import numpy as np
+
+from natjax.core import ops, spaces
+from natjax.core.spaces import SearchSpace
+from natjax.errors import InputError, closest
+
+Edge = Tuple[str, int, int]
+
+CELL_TYPES = ("normal", "reduce")
+
+
+class Cell(NamedTuple):
+  """One cell as arrays (a pytree; leaves may carry leading batch axes).
+
+  Attributes:
+    op: int32[E], index of each edge's op in the search space's op list.
+    src: int32[E], source node of each edge; edge e feeds node e // 2 + 2.
+    concat: bool[N], which intermediate nodes (2 ... N+1) form the cell output.
+  """
+  op: Any
+  src: Any
+  concat: Any
+
+
+class Arch(NamedTuple):
+  """A (normal, reduce) pair of cells."""
+  normal: Cell
+  reduce: Cell
+
+
+class Genotype(NamedTuple):
+  """The named form of an architecture, as written in the NAT/DARTS papers and code."""
+  normal: Tuple[Edge, ...]
+  normal_concat: Tuple[int, ...]
+  reduce: Tuple[Edge, ...]
+  reduce_concat: Tuple[int, ...]
+
+
+def edge_slot(src: int, dst: int) -> int:
+  """Weight-sharing slot of edge (src -> dst): (dst-2)(dst+1)/2 + src (spec section 3.1)."""
+  return (dst - 2) * (dst + 1) // 2 + src
+
+
+def num_slots(num_nodes: int) -> int:
+  """Number of distinct (src, dst) slots in a cell with N intermediate nodes."""
+  return edge_slot(0, num_nodes + 2)
+
+
+def destinations(num_nodes: int) -> np.ndarray:
+  """int32[E]: destination node of every edge position (edge e feeds node e // 2 + 2)."""
+  return (np.arange(2 * num_nodes) // 2 + 2).astype(np.int32)
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _is_index(value: Any) -> bool:
+  return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _check_cell(edges: Any, concat: Any, cell: str, where: str) -> Tuple[Tuple[Edge, ...],
+                                                                         Tuple[int, ...]]:
+  """Checks one cell's edges and concat list; returns them as tuples of plain Python values."""
+  if not isinstance(edges, (list, tuple)) or not edges:
+    raise InputError(f"{where}cell {cell}: expected a non-empty list of (op, from, to) edges")
+  if len(edges) % 2:
+    raise InputError(f"{where}cell {cell}: has {len(edges)} edges; every intermediate node needs"
+                     " exactly 2, so the count must be even")
+  out = []
+  for e, edge in enumerate(edges):
+    if not isinstance(edge, (list, tuple)) or len(edge) != 3:
+      raise InputError(f"{where}cell {cell}, edge {e}: expected [op, from, to], got {edge!r}")
+    op, src, dst = edge
+    if not isinstance(op, str):
+      raise InputError(f"{where}cell {cell}, edge {e}: op must be a name, got {op!r}")
+    for label, value in (("source", src), ("destination", dst)):
+      if not _is_index(value):
+        raise InputError(f"{where}cell {cell}, edge {e} {tuple(edge)!r}: {label} node must be an"
+                         f" integer, got {value!r}")
+      if value < 0:
+        raise InputError(f"{where}cell {cell}, edge {e} {tuple(edge)!r}: {label} node is negative")
+    if dst != e // 2 + 2:
+      raise InputError(f"{where}cell {cell}, edge {e} {tuple(edge)!r}: expected destination node"
+                       f" {e // 2 + 2} (edges 2k and 2k+1 feed node k+2, in order)")
+    if src >= dst:
+      raise InputError(f"{where}cell {cell}, edge {e} {tuple(edge)!r}: source node {src} must be"
+                       f" below destination node {dst}")
+    if op not in ops.registered_ops():
+      raise InputError(f"{where}cell {cell}, edge {e}: unknown op '{op}'"
+                       f"{closest(op, ops.registered_ops())}")
+    out.append((op, int(src), int(dst)))
+  num_nodes = len(edges) // 2
+  if not isinstance(concat, (list, tuple, range)) or not len(concat):
+    raise InputError(f"{where}cell {cell}: concat must be a non-empty list of node indices")
+  for node in concat:
+    if not _is_index(node) or not 2 <= node <= num_nodes + 1:
+      raise InputError(f"{where}cell {cell}: concat names node {node!r}, which does not exist"
+                       f" (intermediate nodes are 2..{num_nodes + 1})")
+  if list(concat) != sorted(set(concat)):
+    raise InputError(f"{where}cell {cell}: concat {list(concat)} must be increasing without repeats")
+  _check_depends_on_inputs(out, concat, cell, where)
+  return tuple(out), tuple(int(n) for n in concat)
+
+
+def _check_depends_on_inputs(edges: Sequence[Edge], concat: Sequence[int], cell: str,
+                             where: str) -> None:
+  """Rejects a cell whose output is zero whatever its inputs (every path crosses a null edge)."""
+  live = {0: True, 1: True}
+  for op, src, dst in edges:
+    live[dst] = live.get(dst, False) or (op != "null" and live.get(src, False))
+  if not any(live.get(n, False) for n in concat):
+    raise InputError(f"{where}cell {cell}: output does not depend on the cell inputs (every path to"
+                     f" the output nodes {list(concat)} passes through a null edge)")
+
+
+def make_genotype(normal: Any, normal_concat: Any, reduce: Any, reduce_concat: Any,
+                  where: str = "") -> Genotype:
+  """Validates loose Python values (lists, tuples, ranges) and returns a `Genotype`.
+
+  Args:
+    where: prefix for error messages, e.g. "file.json: ".
+
+  Raises:
+    InputError: one line naming the cell, the edge and the problem.
+  """
+  n_edges, n_concat = _check_cell(normal, normal_concat, "normal", where)
+  r_edges, r_concat = _check_cell(reduce, reduce_concat, "reduce", where)
+  if len(n_edges) != len(r_edges):
+    raise InputError(f"{where}normal cell has {len(n_edges) // 2} intermediate nodes but reduce"
+                     f" cell has {len(r_edges) // 2}; both cells need the same number")
+  return Genotype(n_edges, n_concat, r_edges, r_concat)
+
+
+def num_nodes_of(genotype: Genotype) -> int:
+  """N, the number of intermediate nodes."""
+  return len(genotype.normal) // 2
+
+
+# --------------------------------------------------------------------------- arrays
+
+
+def cell_to_arrays(edges: Sequence[Edge], concat: Sequence[int], space: SearchSpace) -> Cell:
+  """Edges with op names -> `Cell` arrays for the op list of `space`."""
+  num_nodes = len(edges) // 2
+  op = np.array([space.index(name) for name, _, _ in edges], np.int32)
+  src = np.array([s for _, s, _ in edges], np.int32)
+  mask = np.zeros(num_nodes, bool)
+  mask[np.asarray(concat) - 2] = True
+  return Cell(op=op, src=src, concat=mask)
+
+
+def genotype_to_arch(genotype: Genotype, space: SearchSpace, where: str = "") -> Arch:
+  """Converts a validated genotype to arrays in `space`'s vocabulary and cell shape.
+
+  Raises:
+    InputError: if a cell has the wrong number of nodes for the space or an op outside its
+      vocabulary (the message names the cell and edge).
+  """
+  for cell in CELL_TYPES:
+    edges = getattr(genotype, cell)
+    if len(edges) != space.num_edges:
+      raise InputError(f"{where}cell {cell}: has {len(edges) // 2} intermediate nodes but space"
+                       f" '{space.name}' has {space.num_nodes}")
+    for e, (name, _, _) in enumerate(edges):
+      if name not in space.ops:
+        raise InputError(f"{where}cell {cell}, edge {e}: op '{name}' is not in the vocabulary of"
+                         f" space '{space.name}' ({', '.join(space.ops)})")
+  return Arch(*(cell_to_arrays(getattr(genotype, c), getattr(genotype, c + "_concat"), space)
+                for c in CELL_TYPES))
+
+
+def cell_to_edges(cell: Cell, space: SearchSpace) -> Tuple[Tuple[Edge, ...], Tuple[int, ...]]:
+  """`Cell` arrays (unbatched) -> (edges with op names, concat node list)."""
+  op, src, concat = (np.asarray(x) for x in cell)
+  dst = destinations(len(op) // 2)
+  edges = tuple((space.ops[int(o)], int(s), int(d)) for o, s, d in zip(op, src, dst))
+  return edges, tuple(int(n) + 2 for n in np.flatnonzero(concat))
+
+
+def arch_to_genotype(arch: Arch, space: SearchSpace) -> Genotype:
+  """`Arch` arrays (unbatched) -> `Genotype` with the op names of `space`."""
+  normal, normal_concat = cell_to_edges(arch.normal, space)
+  reduce, reduce_concat = cell_to_edges(arch.reduce, space)
+  return Genotype(normal, normal_concat, reduce, reduce_concat)
+
+
+def stack_archs(archs: Sequence[Arch]) -> Arch:
+  """Stacks architectures of one shape along a new leading axis."""
+  return Arch(*(Cell(*(np.stack([np.asarray(getattr(getattr(a, c), f)) for a in archs])
+                       for f in Cell._fields)) for c in CELL_TYPES))
+
+
+def infer_space(genotype: Genotype, where: str = "") -> SearchSpace:
+  """The smallest registered space of the genotype's size that holds all its ops: for the built-in
+  cells the NAT space of its size if that holds all its ops, else the NAT++ one (13 ops)."""
+  names = {op for cell in (genotype.normal, genotype.reduce) for op, _, _ in cell}
+  n = num_nodes_of(genotype)
+  candidates = [s for s in map(spaces.get_space, spaces.registered_spaces())
+                if s.num_nodes == n and names <= set(s.ops)]
+  if not candidates:
+    raise InputError(f"{where}no registered search space has {n} intermediate nodes and ops"
+                     f" {sorted(names)}")
+  return min(candidates, key=lambda s: s.num_ops)

@@ -1,0 +1,149 @@
+"""Genotype files and the one resolver of architecture arguments.
+
+`resolve_arch(spec)` turns what a user writes for an architecture (a command's --arch, a config's
+`arch` or `derive_archs`) into a named genotype, the same way everywhere:
+
+  NAME                   a built-in genotype (`natjax archs`), case-insensitive
+  FILE                   a file holding exactly one genotype, JSON or DARTS notation
+  FILE:NAME              the entry NAME of a file holding several (a JSON list or mapping, or
+                         `NAME = Genotype(...)` lines)
+  DIR/derived.json[:NAME] or DIR[:NAME]
+                         the chosen output of a search's derivation (default: its first entry),
+                         named 'RULE(NAME)' after the search's rule (from DIR/config.json)
+
+Every failure is one InputError line naming the file and the entry, with the closest valid name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Dict, List, Optional, Tuple
+
+from natjax.core import genotypes
+from natjax.core.arch import Genotype
+from natjax.errors import InputError, closest
+from natjax.io.json_files import CONFIG_FILE
+from natjax.io.notation import archs_from_json, genotype_from_json, genotype_to_json, parse_notation
+
+DERIVED_FILE = "derived.json"  # what a search's derivation writes in its work directory
+
+
+def read_archs(path: str) -> Dict[str, Genotype]:
+  """Reads every genotype in a JSON or notation file.
+
+  Returns:
+    name -> genotype; unnamed entries are named after the file (and their position).
+
+  Raises:
+    InputError: missing, empty or malformed file, or an invalid genotype; the message names the
+      file, the cell and the edge.
+  """
+  where = f"{path}: "
+  try:
+    with open(path, encoding="utf-8") as f:
+      text = f.read()
+  except OSError as err:
+    raise InputError(f"{where}cannot read file ({err.strerror})") from None
+  except UnicodeDecodeError:
+    raise InputError(f"{where}not a text file") from None
+  if not text.strip():
+    raise InputError(f"{where}file is empty")
+  stripped = text.lstrip()
+  if stripped[0] in "[{":
+    try:
+      data = json.loads(text)
+    except json.JSONDecodeError as err:
+      raise InputError(f"{where}malformed JSON at line {err.lineno}, column {err.colno}:"
+                       f" {err.msg}") from None
+    found = archs_from_json(data, where)
+  else:
+    found = parse_notation(text, where)
+  stem = os.path.splitext(os.path.basename(path))[0]
+  return {(name or stem): g for name, g in found.items()}
+
+
+def write_archs(named: Dict[str, Genotype], path: str) -> None:
+  """Writes genotypes as a JSON list of objects with a "name" key (`read_archs` reads it)."""
+  with open(path, "w", encoding="utf-8") as f:
+    json.dump([{"name": n, **genotype_to_json(g)} for n, g in named.items()], f, indent=1)
+
+
+def _derived_entries(path: str) -> Optional[List[Dict[str, Any]]]:
+  """The entries of a search's derived.json, or None when `path` is another kind of file."""
+  try:
+    with open(path, encoding="utf-8") as f:
+      obj = json.loads(f.read())
+  except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+    return None
+  if (isinstance(obj, list) and obj and
+      all(isinstance(e, dict) and "name" in e and isinstance(e.get("output"), dict)
+          for e in obj)):
+    return obj
+  return None
+
+
+def _search_rule(derived_path: str) -> Optional[str]:
+  """The rule of the search that wrote `derived_path`, from its config.json when present."""
+  try:
+    with open(os.path.join(os.path.dirname(derived_path), CONFIG_FILE), encoding="utf-8") as f:
+      rule = json.load(f).get("rule")
+  except (OSError, ValueError, AttributeError):
+    return None
+  return rule if isinstance(rule, str) else None
+
+
+def _split_entry(spec: str) -> Tuple[str, Optional[str]]:
+  """'FILE:NAME' -> ('FILE', 'NAME') when FILE exists; otherwise (spec, None)."""
+  path, sep, name = spec.rpartition(":")
+  if sep and path and os.path.exists(path):
+    return path, name
+  return spec, None
+
+
+def _pick(path: str, names: List[str], name: Optional[str]) -> int:
+  """The index of entry `name` among `names` (the first when None)."""
+  if name is None:
+    return 0
+  if name not in names:
+    raise InputError(f"{path}: no entry '{name}'{closest(name, names)}; entries:"
+                     f" {', '.join(names)}")
+  return names.index(name)
+
+
+def _from_derived(path: str, entries: List[Dict[str, Any]],
+                  name: Optional[str]) -> Tuple[str, Genotype]:
+  """The chosen output of a derived.json entry, named 'RULE(NAME)'."""
+  entry = entries[_pick(path, [str(e["name"]) for e in entries], name)]
+  fields = {f: entry["output"][f] for f in Genotype._fields if f in entry["output"]}
+  genotype = genotype_from_json(fields, f"{path}: {entry['name']}: ")
+  return f"{_search_rule(path) or 'derived'}({entry['name']})", genotype
+
+
+def resolve_arch(spec: str) -> Tuple[str, Genotype]:
+  """A built-in name, a genotype file, FILE:NAME, or a search's derived.json[:NAME] (or its work
+  directory[:NAME]) -> (display name, genotype). See the module docstring.
+
+  Raises:
+    InputError: naming the file and the entry (with the closest entry name) or the bad genotype.
+  """
+  if spec.lower() in {n.lower() for n in genotypes.builtin_names()}:
+    return genotypes.builtin_name(spec), genotypes.builtin(spec)
+  path, name = _split_entry(spec)
+  if os.path.isdir(path):
+    path = os.path.join(path, DERIVED_FILE)
+    if not os.path.isfile(path):
+      raise InputError(f"{path}: not found (a search work directory holds {DERIVED_FILE})")
+  if not os.path.isfile(path):
+    raise InputError(f"'{spec}' is neither a built-in architecture"
+                     f"{closest(spec, genotypes.builtin_names())} nor an existing file")
+  entries = _derived_entries(path)
+  if entries is not None:
+    return _from_derived(path, entries, name)
+  found = read_archs(path)
+  if name is None and len(found) != 1:
+    raise InputError(f"{path}: holds {len(found)} genotypes ({', '.join(found)}); pick one with"
+                     f" {path}:NAME")
+  names = list(found)
+  chosen = names[_pick(path, names, name)]
+  return chosen, found[chosen]

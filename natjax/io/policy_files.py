@@ -1,0 +1,271 @@
+"""Policy export: the parameters of a transformer policy together with everything needed to rebuild
+the policy they belong to, in one directory:
+
+  DIR/policy.json   {"format": 1, "space": "darts_pp", "rule": "natpp" or a full rule object,
+                     "head": "mask", "self_loops": false, "released_quirk": false,
+                     "param_count": 322750}
+  DIR/params/       the Flax parameter tree, an orbax checkpoint
+
+"rule" is a registered rule's name, or, for a rule loaded from a file, the whole rule (the form
+`natjax.core.rules.rule_from_dict` reads), so an export does not depend on the file it came from.
+`load_policy` rebuilds the policy from policy.json and checks the stored parameter tree against
+it before restoring anything: a missing or corrupt file, an unknown space or rule, or a parameter
+whose path or shape does not fit gives one InputError line naming the file and field. A search
+work directory keeps its policy export in WORKDIR/policy; `load_policy` accepts either directory.
+
+Public API:
+  save_policy(directory, params, *, space, rule, self_loops=False, released_quirk=False) -> str
+  load_policy(directory) -> PolicyCheckpoint(params, policy, rule, space)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+from typing import Any, Dict, NamedTuple, Tuple, Union
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+from natjax.core import rules, spaces
+from natjax.nn import policy
+from natjax.errors import InputError, closest
+
+POLICY_FORMAT = 1
+POLICY_FILE = "policy.json"
+POLICY_PARAMS = "params"
+WORKDIR_POLICY = "policy"  # Where a search work directory keeps its policy export.
+_POLICY_FIELDS = {"format": int, "space": str, "rule": (str, dict), "head": str,
+                  "self_loops": bool, "released_quirk": bool, "param_count": int}
+
+
+class PolicyCheckpoint(NamedTuple):
+  """A restored policy export.
+
+  Attributes:
+    params: the policy parameters (jax arrays on the default device).
+    policy: the `policy.Policy` they belong to (head, mask, numerics).
+    rule: the `rules.Rule` the policy was trained under.
+    space: the `spaces.SearchSpace` its architectures index.
+  """
+  params: Any
+  policy: policy.Policy
+  rule: rules.Rule
+  space: spaces.SearchSpace
+
+
+@contextlib.contextmanager
+def _orbax() -> Any:
+  """A synchronous orbax checkpointer with its absl warnings muted (a damaged directory is
+  reported by the caller in one line)."""
+  absl_logger = logging.getLogger("absl")
+  level = absl_logger.level
+  absl_logger.setLevel(logging.ERROR)
+  try:
+    with ocp.Checkpointer(ocp.StandardCheckpointHandler()) as checkpointer:
+      yield checkpointer
+  finally:
+    absl_logger.setLevel(level)
+
+
+def _rule_json(rule: Union[str, Dict[str, Any], rules.Rule]) -> Union[str, Dict[str, Any]]:
+  """policy.json's "rule": a registered rule's name, else the full rule object."""
+  if isinstance(rule, dict):
+    rule = rules.rule_from_dict(rule, str(rule.get("name", "rule")))
+  elif isinstance(rule, str):
+    rule = rules.get_rule(rule)
+  elif isinstance(rule, rules.Rule):
+    rules.validate_rule(rule)
+  else:
+    raise InputError(f"rule must be a rule name, a rule object or a dict, got"
+                     f" {type(rule).__name__}")
+  if rule.name in rules.registered_rules() and rules.get_rule(rule.name) == rule:
+    return rule.name
+  return json.loads(rules.format_rule(rule, as_json=True))
+
+
+def _path_name(path: Tuple[Any, ...]) -> str:
+  """'params/gcn1/weight' for a tree path of dict keys (indices for sequences)."""
+  return "/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path)
+
+
+def _leaf_shapes(tree: Any) -> Dict[str, Tuple[Tuple[int, ...], str]]:
+  """path name -> (shape, dtype name) of every array leaf of a tree (arrays or metadata)."""
+  leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+  return {_path_name(p): (tuple(x.shape), np.dtype(x.dtype).name) for p, x in leaves}
+
+
+def _check_params(found: Dict[str, Tuple[Tuple[int, ...], str]],
+                  wanted: Dict[str, Tuple[Tuple[int, ...], str]], where: str) -> None:
+  """Raises an InputError naming the first parameter missing, unexpected or of the wrong shape."""
+  for name in sorted(wanted):
+    if name not in found:
+      raise InputError(f"{where}parameter '{name}' is missing{closest(name, found)}")
+  for name in sorted(found):
+    if name not in wanted:
+      raise InputError(f"{where}unexpected parameter '{name}'{closest(name, wanted)}")
+  for name in sorted(wanted):
+    if found[name] != wanted[name]:
+      (shape, dtype), (want_shape, want_dtype) = found[name], wanted[name]
+      raise InputError(f"{where}parameter '{name}' is {dtype}{list(shape)}; the policy needs"
+                       f" {want_dtype}{list(want_shape)}")
+
+
+def _abstract_params(pol: policy.Policy) -> Any:
+  """The policy's parameter tree as ShapeDtypeStructs on the default device."""
+  device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+  shapes = jax.eval_shape(pol.init, jax.random.key(0))
+  return jax.tree_util.tree_map(
+      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device), shapes)
+
+
+def save_policy(directory: str, params: Any, *, space: Union[str, spaces.SearchSpace],
+                rule: Union[str, Dict[str, Any], rules.Rule], self_loops: bool = False,
+                released_quirk: bool = False) -> str:
+  """Exports policy parameters and the settings that rebuild their policy.
+
+  Args:
+    directory: the export directory (created; an earlier export there is replaced).
+    params: parameters of `policy.for_rule(rule, space, released_quirk, self_loops)`.
+    space: the search space (name or SearchSpace).
+    rule: a registered rule name or JSON rule path, a rule dict, or a `rules.Rule`.
+    self_loops: the GCN variant the parameters belong to.
+    released_quirk: the released p + 1e-5 numerics.
+
+  Returns:
+    `directory`.
+
+  Raises:
+    InputError: unknown space or rule, or parameters that do not fit the policy.
+  """
+  space = spaces.get_space(space if isinstance(space, str) else space.name)
+  rule_entry = _rule_json(rule)
+  rule_obj = (rules.get_rule(rule_entry) if isinstance(rule_entry, str)
+              else rules.rule_from_dict(rule_entry, rule_entry["name"]))
+  pol = policy.for_rule(rule_obj, space, released_quirk, self_loops)
+  _check_params(_leaf_shapes(params), _leaf_shapes(_abstract_params(pol)), "save_policy: ")
+  directory = os.path.abspath(directory)
+  os.makedirs(directory, exist_ok=True)
+  with _orbax() as checkpointer:
+    checkpointer.save(os.path.join(directory, POLICY_PARAMS), args=ocp.args.StandardSave(params),
+                      force=True)
+  meta = {"format": POLICY_FORMAT, "space": space.name, "rule": rule_entry,
+          "head": pol.module.head, "self_loops": bool(self_loops),
+          "released_quirk": bool(released_quirk),
+          "param_count": int(sum(np.size(x) for x in jax.tree_util.tree_leaves(params)))}
+  if jax.process_index() == 0:
+    path = os.path.join(directory, POLICY_FILE)
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+      json.dump(meta, f, indent=1)
+    os.replace(path + ".tmp", path)  # policy.json appears only once the export is complete.
+  return directory
+
+
+def _policy_dir(directory: str) -> str:
+  """The export directory: `directory` itself, or its `policy` subdirectory (a work directory)."""
+  if not os.path.isdir(directory):
+    raise InputError(f"{directory}: no such policy directory")
+  for candidate in (directory, os.path.join(directory, WORKDIR_POLICY)):
+    if os.path.isfile(os.path.join(candidate, POLICY_FILE)):
+      return candidate
+  raise InputError(f"{directory}: no {POLICY_FILE} here or in {WORKDIR_POLICY}/ (not a policy"
+                   " export or a search work directory)")
+
+
+def _read_meta(path: str) -> Dict[str, Any]:
+  """policy.json, checked field by field."""
+  try:
+    with open(path, encoding="utf-8") as f:
+      meta = json.load(f)
+  except OSError as err:
+    raise InputError(f"{path}: cannot read ({err.strerror})") from None
+  except UnicodeDecodeError:
+    raise InputError(f"{path}: not a text file") from None
+  except json.JSONDecodeError as err:
+    raise InputError(f"{path}: malformed JSON at line {err.lineno}, column {err.colno}:"
+                     f" {err.msg}") from None
+  if not isinstance(meta, dict):
+    raise InputError(f"{path}: expected a JSON object, got {type(meta).__name__}")
+  for key in sorted(meta):
+    if key not in _POLICY_FIELDS:
+      raise InputError(f"{path}: unknown field '{key}'{closest(key, _POLICY_FIELDS)}")
+  for key, kind in _POLICY_FIELDS.items():
+    if key not in meta:
+      raise InputError(f"{path}: field '{key}' is missing")
+    value = meta[key]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+      raise InputError(f"{path}: field '{key}' has the wrong type ({json.dumps(value)})")
+  if meta["format"] != POLICY_FORMAT:
+    raise InputError(f"{path}: field 'format' is {meta['format']}; this natjax reads format"
+                     f" {POLICY_FORMAT}")
+  return meta
+
+
+def _meta_rule(meta: Dict[str, Any], path: str) -> rules.Rule:
+  entry = meta["rule"]
+  if isinstance(entry, dict):
+    try:
+      return rules.rule_from_dict(entry, str(entry.get("name", "rule")))
+    except InputError as err:
+      raise InputError(f"{path}: field 'rule': {err}") from None
+  if entry not in rules.registered_rules():
+    raise InputError(f"{path}: field 'rule': unknown transition rule '{entry}'"
+                     f"{closest(entry, rules.registered_rules())}; registered:"
+                     f" {', '.join(rules.registered_rules())}")
+  return rules.get_rule(entry)
+
+
+def load_policy(directory: str) -> PolicyCheckpoint:
+  """Restores a policy export written by `save_policy`.
+
+  Args:
+    directory: the export directory, or a search work directory holding it in `policy/`.
+
+  Returns:
+    PolicyCheckpoint; params are jax arrays on the default device.
+
+  Raises:
+    InputError: one line naming the file and field: missing directory or policy.json, corrupt
+      JSON, unknown space or rule, head or parameter count not matching, parameters missing,
+      unexpected or of the wrong shape, unreadable parameter checkpoint.
+  """
+  directory = _policy_dir(directory)
+  meta_path = os.path.join(directory, POLICY_FILE)
+  meta = _read_meta(meta_path)
+  try:
+    space = spaces.get_space(meta["space"])
+  except InputError as err:
+    raise InputError(f"{meta_path}: field 'space': {err}") from None
+  rule = _meta_rule(meta, meta_path)
+  try:
+    pol = policy.for_rule(rule, space, meta["released_quirk"], meta["self_loops"])
+  except InputError as err:
+    raise InputError(f"{meta_path}: fields 'rule' and 'space': {err}") from None
+  if meta["head"] != pol.module.head:
+    raise InputError(f"{meta_path}: field 'head' is '{meta['head']}' but rule '{rule.name}'"
+                     f" gives head '{pol.module.head}'")
+  abstract = _abstract_params(pol)
+  count = sum(int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(abstract))
+  if meta["param_count"] != count:
+    raise InputError(f"{meta_path}: field 'param_count' is {meta['param_count']}; the policy"
+                     f" it describes has {count}")
+  params_dir = os.path.join(directory, POLICY_PARAMS)
+  if not os.path.isdir(params_dir):
+    raise InputError(f"{params_dir}: missing (the policy parameters)")
+  with _orbax() as checkpointer:
+    try:
+      stored = checkpointer.metadata(params_dir).item_metadata.tree
+    except Exception as err:  # pylint: disable=broad-except
+      # orbax raises many types for a damaged directory; the user needs the path.
+      raise InputError(f"{params_dir}: not a readable orbax checkpoint"
+                       f" ({type(err).__name__})") from None
+    _check_params(_leaf_shapes(stored), _leaf_shapes(abstract), f"{params_dir}: ")
+    try:
+      params = checkpointer.restore(params_dir, args=ocp.args.StandardRestore(abstract))
+    except Exception as err:  # pylint: disable=broad-except
+      raise InputError(f"{params_dir}: cannot restore the parameters"
+                       f" ({type(err).__name__})") from None
+  return PolicyCheckpoint(params, pol, rule, space)

@@ -1,0 +1,408 @@
+"""The weight-sharing supernet: one compiled network that executes any architecture of a space.
+
+An architecture is data (`natjax.core.arch.Arch` of int arrays), never Python structure: a cell is a
+`lax.scan` over its edges whose body runs `lax.switch(op[e], ...)` over one branch per op of the
+space, on the source state gathered from the node buffer (the scan carry) by `src[e]`, with the
+weights of slot (src[e], dst) gathered from the cell's slot table. One trace serves every
+architecture (design.md, "The one hard problem"), and since one compiled edge body serves all
+edges of a cell, compile time does not grow with the number of edges.
+Residuals of the branches a switch did not take share buffers by shape (JAX merges them), so the
+step's memory is that of the largest op, not of all ops. Layout and semantics follow spec
+section 6:
+
+  stem      conv 3x3 (3 -> m*C, no bias) -> BN (affine)
+  cells     `num_cells` cells; reduction cells at num_cells//3 and 2*num_cells//3 double C.
+            Inputs are preprocessed: s0 by FactorizedReduce if the previous cell reduced, else by
+            ReLU-conv1x1-BN; s1 by ReLU-conv1x1-BN. Every edge slot holds every op of the space
+            (pools followed by a non-affine BN); stride 2 only on edges leaving nodes 0/1 of a
+            reduction cell. A cell emits N*C channels: intermediate nodes outside the space's
+            output set (`SearchSpace.output_mask`) are multiplied by 0.
+  head      global average pool -> Linear(N*C_last -> classes)
+
+Every BN runs on batch statistics; only the stem BN is affine.
+
+Parameter pytree (`init_supernet`), NHWC layouts as in `natjax.core.families`:
+  {'stem': {'w': f32[3, 3, 3, m*C], 'scale': f32[m*C], 'bias': f32[m*C]},
+   'cells': ({'pre0': {'w': f32[C_pp, C]} or {'w1': f32[C_pp, C/2], 'w2': f32[C_pp, C/2]},
+              'pre1': {'w': f32[C_p, C]},
+              'nodes': ({'inputs': {op_name: op params stacked on a leading axis of 2 (src 0, 1)},
+                         'inner': {op_name: op params stacked on a leading axis of k (src 2..k+1)}},
+                        ...one per intermediate node k = 0..N-1; 'inner' absent for k = 0)},
+             ...one per cell),
+   'head': {'w': f32[N*C_last, classes], 'b': f32[classes]}}
+Slot (src, dst) is `inputs[src]` for src < 2 and `inner[src - 2]` otherwise. The two groups are
+kept apart because in reduction cells they differ in stride (FactorizedReduce weights for skip).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any, Callable, Dict, Sequence, Tuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from natjax.core import families, ops, spaces
+from natjax.core.arch import Arch, Cell
+from natjax.kernels import conv, norm
+from natjax.kernels.initializers import he_normal
+from natjax.kernels.varying import vary_like
+
+Params = Dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class SupernetConfig:
+  """Static description of a supernet.
+
+  Attributes:
+    space: registered search space name ('darts', 'enas', 'darts_pp', 'enas_pp').
+    channels: C of the first cells.
+    num_cells: number of cells; reductions at num_cells//3 and 2*num_cells//3.
+    num_classes: classifier outputs.
+    impl: kernel implementation, 'shift' (CPU) or 'lax' (GPU/TPU).
+    stem_multiplier: the stem emits stem_multiplier * C channels.
+    remat_branches: wrap every switch branch in `jax.checkpoint`: a branch then saves only its
+      inputs (shared by all branches) for the backward pass and recomputes its own forward there.
+      Without it, a switch writes zeros into the saved values of every branch it did not take.
+  """
+  space: str = "darts"
+  channels: int = 20
+  num_cells: int = 8
+  num_classes: int = 10
+  impl: str = "shift"
+  stem_multiplier: int = 3
+  remat_branches: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class CellLayout:
+  """Channels and kind of one cell: inputs C_pp (s0) and C_p (s1), width C."""
+  c_pp: int
+  c_p: int
+  c: int
+  reduction: bool
+  reduction_prev: bool
+
+
+def cell_layouts(config: SupernetConfig) -> Tuple[CellLayout, ...]:
+  """The DARTS channel plan: C doubles at each reduction cell, a cell emits N*C channels."""
+  num_nodes = spaces.get_space(config.space).num_nodes
+  reductions = (config.num_cells // 3, 2 * config.num_cells // 3)
+  c_stem = config.stem_multiplier * config.channels
+  c_pp, c_p, c, reduction_prev = c_stem, c_stem, config.channels, False
+  layouts = []
+  for i in range(config.num_cells):
+    reduction = i in reductions
+    c = 2 * c if reduction else c
+    layouts.append(CellLayout(c_pp, c_p, c, reduction, reduction_prev))
+    c_pp, c_p, reduction_prev = c_p, num_nodes * c, reduction
+  return tuple(layouts)
+
+
+# ----------------------------------------------------------------------------------------------
+# Initialisation.
+
+
+def _init_slot_group(key: jax.Array, space: spaces.SearchSpace, channels: int, stride: int,
+                     num_slots: int) -> Params:
+  """{op_name: params of that op for `num_slots` slots, stacked on a leading axis}."""
+  group = {}
+  for name, op_key in zip(space.ops, jax.random.split(key, space.num_ops)):
+    spec = ops.get_op(name)
+    init = functools.partial(families.init_op_params, spec=spec, channels=channels, stride=stride)
+    group[name] = jax.vmap(lambda k, init=init: init(k))(jax.random.split(op_key, num_slots))
+  return group
+
+
+def _init_cell(key: jax.Array, space: spaces.SearchSpace, layout: CellLayout) -> Params:
+  keys = jax.random.split(key, 2 * space.num_nodes + 3)
+  c = layout.c
+  if layout.reduction_prev:
+    pre0 = {"w1": he_normal(keys[0], (layout.c_pp, c // 2), layout.c_pp),
+            "w2": he_normal(keys[1], (layout.c_pp, c // 2), layout.c_pp)}
+  else:
+    pre0 = {"w": he_normal(keys[0], (layout.c_pp, c), layout.c_pp)}
+  pre1 = {"w": he_normal(keys[2], (layout.c_p, c), layout.c_p)}
+  input_stride = 2 if layout.reduction else 1
+  nodes = []
+  for k in range(space.num_nodes):
+    node = {"inputs": _init_slot_group(keys[3 + 2 * k], space, c, input_stride, 2)}
+    if k > 0:
+      node["inner"] = _init_slot_group(keys[4 + 2 * k], space, c, 1, k)
+    nodes.append(node)
+  return {"pre0": pre0, "pre1": pre1, "nodes": tuple(nodes)}
+
+
+def init_supernet(key: jax.Array, config: SupernetConfig,
+                  input_shape: Sequence[int] = (1, 32, 32, 3)) -> Params:
+  """Initial supernet parameters (layout in the module docstring).
+
+  Args:
+    key: PRNG key.
+    config: the supernet.
+    input_shape: NHWC input shape; only its channel count (last axis) is read.
+
+  Returns:
+    The parameter pytree of f32 arrays. Use `jax.eval_shape` to size it without allocating.
+  """
+  space = spaces.get_space(config.space)
+  layouts = cell_layouts(config)
+  c_stem = config.stem_multiplier * config.channels
+  c_in = int(input_shape[-1])
+  stem_key, head_key, *cell_keys = jax.random.split(key, 2 + len(layouts))
+  stem = {"w": he_normal(stem_key, (3, 3, c_in, c_stem), 9 * c_in),
+          "scale": jnp.ones((c_stem,), jnp.float32), "bias": jnp.zeros((c_stem,), jnp.float32)}
+  c_last = space.num_nodes * layouts[-1].c
+  bound = np.float32(1.0 / np.sqrt(c_last))
+  w_key, b_key = jax.random.split(head_key)
+  head = {"w": jax.random.uniform(w_key, (c_last, config.num_classes), jnp.float32, -bound, bound),
+          "b": jax.random.uniform(b_key, (config.num_classes,), jnp.float32, -bound, bound)}
+  cells = tuple(_init_cell(k, space, layout) for k, layout in zip(cell_keys, layouts))
+  return {"stem": stem, "cells": cells, "head": head}
+
+
+def count_params(params: Any) -> int:
+  """Number of scalars in a pytree of arrays or `jax.ShapeDtypeStruct`s."""
+  return int(sum(np.prod(leaf.shape, dtype=np.int64) for leaf in jax.tree.leaves(params)))
+
+
+# ----------------------------------------------------------------------------------------------
+# Pieces shared by the supernet and the static network (natjax.nn.networks).
+
+
+def edge_op(params: Params, x: jax.Array, spec: ops.OpSpec, stride: int, impl: str) -> jax.Array:
+  """One edge's op as the supernet runs it: the kernel, plus a non-affine BN after pools.
+
+  Args:
+    params: that op's weights for this slot.
+    x: f32[B, H, W, C].
+    spec: the op.
+    stride: 1 or 2.
+    impl: kernel implementation.
+
+  Returns:
+    f32[B, H/stride, W/stride, C] (ceil).
+  """
+  y = families.apply_op(params, x, spec, stride, impl)
+  return norm.batch_norm(y) if spec.is_pool else y
+
+
+def preprocess(params: Params, x: jax.Array, impl: str) -> jax.Array:
+  """Cell input preprocessing: FactorizedReduce if `params` has 'w1', else ReLU-conv1x1-BN.
+
+  Args:
+    params: {'w': f32[Cin, C]} or {'w1', 'w2': f32[Cin, C/2]}.
+    x: f32[B, H, W, Cin].
+    impl: kernel implementation.
+
+  Returns:
+    f32[B, H, W, C], or f32[B, ceil(H/2), ceil(W/2), C] for FactorizedReduce.
+  """
+  if "w1" in params:
+    return families.factorized_reduce(params, x, impl)
+  return norm.batch_norm(conv.pointwise_conv(jax.nn.relu(x), params["w"], impl))
+
+
+def cell_output(states: Sequence[jax.Array], mask: Any) -> jax.Array:
+  """Concat of the intermediate nodes, each times its 0/1 output mask entry.
+
+  Args:
+    states: N arrays f32[B, H, W, C], the intermediate nodes 2..N+1.
+    mask: bool[N] (numpy or jax).
+
+  Returns:
+    f32[B, H, W, N*C].
+  """
+  xp = jnp if isinstance(mask, jax.Array) else np
+  weights = xp.asarray(mask).astype(np.float32)
+  return jnp.concatenate([s * weights[k] for k, s in enumerate(states)], axis=-1)
+
+
+CellFn = Callable[[Params, jax.Array, jax.Array, Any, CellLayout], jax.Array]
+
+
+def forward(params: Params, x: jax.Array, arch: Arch, config: SupernetConfig,
+            cell_fn: CellFn) -> jax.Array:
+  """Stem, cells (run by `cell_fn(cell_params, s0, s1, cell_arch, layout)`), head.
+
+  Args:
+    params: from `init_supernet`.
+    x: f32[B, H, W, 3] images, NHWC.
+    arch: the (normal, reduce) pair, in whatever form `cell_fn` reads.
+    config: the supernet.
+    cell_fn: runs one preprocessed cell, returns f32[B, H', W', N*C].
+
+  Returns:
+    f32[B, num_classes] logits.
+  """
+  impl = config.impl
+  stem = params["stem"]
+  s = norm.batch_norm(conv.conv(x, stem["w"], 1, impl), scale=stem["scale"],
+                         bias=stem["bias"])
+  s0 = s1 = s
+  for cell_params, layout in zip(params["cells"], cell_layouts(config)):
+    cell_arch = arch.reduce if layout.reduction else arch.normal
+    p0 = preprocess(cell_params["pre0"], s0, impl)
+    p1 = preprocess(cell_params["pre1"], s1, impl)
+    s0, s1 = s1, cell_fn(cell_params, p0, p1, cell_arch, layout)
+  pooled = jnp.mean(s1, axis=(1, 2))
+  return pooled @ params["head"]["w"] + params["head"]["b"]
+
+
+def softmax_cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
+  """Mean cross entropy of f32[B, K] logits against int[B] labels."""
+  log_probs = jax.nn.log_softmax(logits)
+  return -jnp.mean(jnp.take_along_axis(log_probs, labels[:, None], axis=-1))
+
+
+# ----------------------------------------------------------------------------------------------
+# The dynamic cell.
+
+
+def _take(tree: Any, index: jax.Array) -> Any:
+  """Every leaf's entry `index` along its leading axis (dynamic)."""
+  return jax.tree.map(lambda a: a[index], tree)
+
+
+def _switch_edge(op: jax.Array, group: Params, slot: jax.Array, x: jax.Array,
+                 space: spaces.SearchSpace, stride: int, impl: str,
+                 remat: bool = False) -> jax.Array:
+  """Runs op `op` with the weights of slot `slot` of `group` on `x`, one switch branch per op.
+
+  Args:
+    op: int32[] op index into `space.ops`.
+    group: {op_name: params stacked on a leading axis of S slots}.
+    slot: int32[] slot index in [0, S).
+    x: f32[B, H, W, C] the source state.
+    space: the search space.
+    stride: static stride of every branch.
+    impl: kernel implementation.
+
+  Returns:
+    f32[B, H/stride, W/stride, C].
+  """
+  def branch(name, slot_params, x):
+    return vary_like(edge_op(slot_params[name], x, ops.get_op(name), stride, impl), x)
+
+  branches = [functools.partial(branch, name) for name in space.ops]
+  if remat:
+    branches = [jax.checkpoint(b) for b in branches]
+  return lax.switch(op, branches, _take(group, slot), x)
+
+
+def _stack_groups(groups: Sequence[Params]) -> Params:
+  """Concatenates slot groups {op_name: [S_i, ...]} along the slot axis."""
+  return jax.tree.map(lambda *a: jnp.concatenate(a), *groups)
+
+
+def slot_tables(cell_params: Params, reduction: bool) -> Tuple[Params, Params]:
+  """A cell's per-destination slot groups as flat tables indexed by slot.
+
+  Normal cells: one table whose row `arch.edge_slot(src, dst)` holds slot (src, dst); the second
+  table is empty ({}). Reduction cells: (input table, inner table), since edges leaving nodes 0/1
+  have stride 2 and different weights (FactorizedReduce for skip): input row 2k + src for
+  destination k + 2, inner row k(k-1)/2 + src - 2.
+
+  Returns:
+    Two pytrees {op_name: params[rows, ...]}.
+  """
+  nodes = cell_params["nodes"]
+  if not reduction:
+    groups = []
+    for node in nodes:
+      groups.append(node["inputs"])
+      if "inner" in node:
+        groups.append(node["inner"])
+    return _stack_groups(groups), {}
+  inner = [node["inner"] for node in nodes if "inner" in node]
+  return (_stack_groups([node["inputs"] for node in nodes]),
+          _stack_groups(inner) if inner else {})
+
+
+def dynamic_cell(cell_params: Params, s0: jax.Array, s1: jax.Array, cell: Cell,
+                 layout: CellLayout, space: spaces.SearchSpace, impl: str,
+                 remat: bool = False) -> jax.Array:
+  """One supernet cell for any architecture: a `lax.scan` over its edges.
+
+  The scan carries the node states; step e runs edge e's op (a `lax.switch` on `op[e]`) on the
+  state of `src[e]` with the weights of slot (src[e], dst) gathered from the slot tables, and adds
+  the result to node dst = e // 2 + 2. One compiled edge body serves every edge of the cell, so
+  compile time does not grow with the number of edges.
+
+  Args:
+    cell_params: one entry of params['cells'].
+    s0, s1: preprocessed inputs f32[B, H, W, C].
+    cell: op int32[E], src int32[E] (traced; `concat` is not read, the space's rule is).
+    layout: the cell's channels and kind.
+    space: the search space.
+    impl: kernel implementation.
+    remat: checkpoint every switch branch (`SupernetConfig.remat_branches`).
+
+  Returns:
+    f32[B, H', W', N*C], H' = ceil(H/2) in reduction cells.
+  """
+  n = space.num_nodes
+  table, inner_table = slot_tables(cell_params, layout.reduction)
+  dst = jnp.asarray(np.arange(2 * n) // 2, jnp.int32)  # destination minus 2
+  op, src = jnp.asarray(cell.op, jnp.int32), jnp.asarray(cell.src, jnp.int32)
+  if not layout.reduction:
+    # Normal cell: every state has one shape; the carry holds all N + 2 nodes.
+    def edge(states, e):
+      op_e, src_e, k = e
+      slot = (k * (k + 3)) // 2 + src_e
+      y = _switch_edge(op_e, table, slot, states[src_e], space, 1, impl, remat)
+      return lax.dynamic_update_index_in_dim(states, states[k + 2] + y, k + 2, 0), None
+
+    init = jnp.concatenate([jnp.stack([s0, s1]), jnp.zeros((n,) + s0.shape, s0.dtype)])
+    states, _ = lax.scan(edge, init, (op, src, dst))
+    nodes = states[2:]
+  else:
+    # Reduction cell: the inputs keep their size, the N intermediate nodes are halved.
+    inputs = jnp.stack([s0, s1])
+
+    def edge(states, e):
+      op_e, src_e, k = e
+      from_inputs = lambda: _switch_edge(op_e, table, 2 * k + jnp.minimum(src_e, 1),
+                                         inputs[jnp.minimum(src_e, 1)], space, 2, impl, remat)
+      if not inner_table:
+        y = from_inputs()
+      else:
+        j = jnp.maximum(src_e - 2, 0)
+        inner_slot = jnp.maximum((k * (k - 1)) // 2 + j, 0)
+        from_inner = lambda: _switch_edge(op_e, inner_table, inner_slot, states[j], space, 1,
+                                          impl, remat)
+        y = lax.cond(src_e < 2, from_inputs, from_inner)
+      return lax.dynamic_update_index_in_dim(states, states[k] + y, k, 0), None
+
+    h, w = (-(-s0.shape[1] // 2), -(-s0.shape[2] // 2))
+    init = vary_like(jnp.zeros((n, s0.shape[0], h, w, s0.shape[3]), s0.dtype), s0)
+    nodes, _ = lax.scan(edge, init, (op, src, dst))
+  return cell_output(list(nodes), space.output_mask(src))
+
+
+def apply_supernet(params: Params, x: jax.Array, arch: Arch, config: SupernetConfig) -> jax.Array:
+  """Supernet logits for one architecture given as arrays (jit once, feed any architecture).
+
+  Args:
+    params: from `init_supernet`.
+    x: f32[B, H, W, 3] images, NHWC.
+    arch: Arch of int32[E] op/src arrays (unbatched; never vmap this over architectures).
+    config: the supernet.
+
+  Returns:
+    f32[B, num_classes] logits.
+  """
+  space = spaces.get_space(config.space)
+  cell_fn = functools.partial(dynamic_cell, space=space, impl=config.impl,
+                              remat=config.remat_branches)
+  return forward(params, x, arch, config, cell_fn)
+
+
+def cross_entropy_loss(params: Params, x: jax.Array, y: jax.Array, arch: Arch,
+                       config: SupernetConfig) -> jax.Array:
+  """Mean cross entropy of the supernet on images f32[B, H, W, 3] and labels int[B]."""
+  return softmax_cross_entropy(apply_supernet(params, x, arch, config), y)

@@ -1,0 +1,2 @@
+"""Training infrastructure and retraining: device meshes and sharded steps, state checkpoints and
+preemption, metric writing, and `retrain.run`."""

@@ -1,0 +1,198 @@
+"""The state of a run on disk: orbax checkpoints of a whole state pytree, the check that a run
+directory may be resumed with a config, and SIGTERM as a flag a loop reads.
+
+A run directory (`--workdir`) holds checkpoints/ (`StateCheckpointer`) and config.json
+(`natjax.io.json_files`); `resume_or_start` restores the newest state when the stored config agrees
+with the current one, naming the first field that does not.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import threading
+from typing import Any, Dict, Tuple
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+from natjax.errors import InputError, closest
+from natjax.io.json_files import CONFIG_FILE, config_json, write_json
+
+STATE_DIR = "checkpoints"
+
+
+class StateCheckpointer:
+  """Saves and restores a whole state pytree (e.g. `search.SearchState`) under DIR/checkpoints.
+
+  Each save is one orbax step directory, written synchronously and renamed into place, so a
+  process killed at any moment leaves the previous checkpoint intact. The newest `max_to_keep`
+  are kept. `restore` checks the stored tree against the state the current config builds and
+  names the first field that differs (a checkpoint from another config, or a damaged one).
+  """
+
+  def __init__(self, workdir: str, max_to_keep: int = 2):
+    self.directory = os.path.join(os.path.abspath(workdir), STATE_DIR)
+    options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True,
+                                           enable_async_checkpointing=False)
+    with _quiet_absl():
+      self._manager = ocp.CheckpointManager(self.directory, options=options,
+                                            item_handlers=ocp.StandardCheckpointHandler())
+
+  def latest_step(self) -> Any:
+    """The newest saved step, or None."""
+    return self._manager.latest_step()
+
+  def save(self, step: int, state: Any) -> None:
+    """Writes `state` as step `step` (replacing an existing save of that step)."""
+    with _quiet_absl():
+      if step in self._manager.all_steps():
+        self._manager.delete(step)
+      self._manager.save(step, args=ocp.args.StandardSave(state), force=True)
+      self._manager.wait_until_finished()
+
+  def restore(self, template: Any, step: Any = None) -> Any:
+    """The saved state at `step` (default: newest), with the structure of `template`.
+
+    Args:
+      template: a state of the wanted structure (arrays or ShapeDtypeStructs, with shardings);
+        the restored arrays take their shapes, dtypes and shardings.
+      step: which save; None for the newest.
+
+    Raises:
+      InputError: naming the checkpoint and the first field missing, unexpected or of another
+        shape, or saying the checkpoint cannot be read.
+    """
+    step = self.latest_step() if step is None else step
+    where = f"checkpoint {os.path.join(self.directory, str(step))}: "
+    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
+    try:
+      with _quiet_absl():
+        stored = self._manager.item_metadata(step)
+    except Exception as e:  # orbax raises many kinds on damaged files.
+      raise InputError(f"{where}cannot be read ({type(e).__name__}: {_first_line(e)}); delete"
+                       " it to resume from an older one, or use a new --workdir") from None
+    if stored is None:
+      raise InputError(f"{where}holds no state metadata; delete it or use a new --workdir")
+    _check_state(_state_fields(_as_tree(stored)), _state_fields(abstract), where)
+    try:
+      with _quiet_absl():
+        return self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
+    except Exception as e:
+      raise InputError(f"{where}cannot be restored ({type(e).__name__}: {_first_line(e)});"
+                       " delete it to resume from an older one, or use a new --workdir") from None
+
+  def close(self) -> None:
+    self._manager.close()
+
+
+def _first_line(error: Exception) -> str:
+  text = str(error).strip()
+  return text.splitlines()[0][:200] if text else ""
+
+
+def _as_tree(metadata: Any) -> Any:
+  """orbax's stored-tree metadata as a plain pytree of objects with .shape and .dtype."""
+  tree = getattr(metadata, "tree", metadata)
+  return jax.tree.map(lambda m: m, tree)
+
+
+def _state_fields(tree: Any) -> Dict[str, Tuple[Tuple[int, ...], str]]:
+  """'w_params/cells/0/pre0/w' -> (shape, dtype) for every leaf (NamedTuple fields by name)."""
+  def name(path):
+    return "/".join(str(getattr(k, "name", getattr(k, "key", getattr(k, "idx", k)))) for k in path)
+  leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+  return {name(p): (tuple(x.shape), np.dtype(x.dtype).name) for p, x in leaves}
+
+
+def _check_state(found: Dict[str, Tuple[Tuple[int, ...], str]],
+                 wanted: Dict[str, Tuple[Tuple[int, ...], str]], where: str) -> None:
+  """Raises an InputError naming the first state field missing, unexpected or reshaped."""
+  for name in sorted(wanted):
+    if name not in found:
+      raise InputError(f"{where}field '{name}' is missing{closest(name, found)}: it was written"
+                       " by another configuration; use a new --workdir")
+  for name in sorted(found):
+    if name not in wanted:
+      raise InputError(f"{where}has a field '{name}' this configuration does not have; it was"
+                       " written by another configuration; use a new --workdir")
+  for name in sorted(wanted):
+    if found[name] != wanted[name]:
+      (shape, dtype), (want_shape, want_dtype) = found[name], wanted[name]
+      raise InputError(f"{where}field '{name}' is {dtype}{list(shape)} but this configuration"
+                       f" needs {want_dtype}{list(want_shape)}; use a new --workdir")
+
+
+@contextlib.contextmanager
+def _quiet_absl() -> Any:
+  absl_logger = logging.getLogger("absl")
+  level = absl_logger.level
+  absl_logger.setLevel(logging.ERROR)
+  try:
+    yield
+  finally:
+    absl_logger.setLevel(level)
+
+
+class Preemption:
+  """Turns SIGTERM (a preempted VM, a cluster's time limit) into a flag that a training loop reads
+  after every step: it then saves its state and exits, so no work is lost.
+
+  Use as a context manager around the loop; the previous handler comes back on exit. Outside the
+  main thread (where signals cannot be handled) the flag simply never rises.
+  """
+
+  def __init__(self):
+    self.requested = False
+    self._previous = None
+
+  def __enter__(self) -> "Preemption":
+    if threading.current_thread() is threading.main_thread():
+      self._previous = signal.signal(signal.SIGTERM, self._handle)
+    return self
+
+  def _handle(self, signum: int, frame: Any) -> None:
+    del signum, frame
+    self.requested = True
+
+  def __exit__(self, *exc: Any) -> None:
+    if self._previous is not None:
+      signal.signal(signal.SIGTERM, self._previous)
+
+
+def check_resumable(workdir: str, config: Any, may_change: Any) -> None:
+  """Refuses to resume a run whose stored WORKDIR/config.json differs from `config` in a field
+  outside `may_change` (fields that change logging, not results), naming the field."""
+  path = os.path.join(workdir, CONFIG_FILE)
+  try:
+    with open(path, encoding="utf-8") as f:
+      stored = json.load(f)
+  except (OSError, ValueError) as e:
+    raise InputError(f"{path}: cannot read the config of the run being resumed ({e})") from None
+  current = config_json(config)
+  for field in sorted(set(stored) | set(current)):
+    if field not in may_change and stored.get(field) != current.get(field):
+      raise InputError(f"{path}: field '{field}' was {stored.get(field)!r} in the run being"
+                       f" resumed and is {current.get(field)!r} now; resume with the same config"
+                       " or use a new --workdir")
+
+
+def resume_or_start(checkpointer: StateCheckpointer, state: Any, workdir: str, config: Any,
+                    may_change: Any, out: Any) -> Tuple[Any, bool]:
+  """The newest saved state if the work directory holds one (after `check_resumable`), else
+  `state`, with the config recorded in WORKDIR/config.json for a later resume.
+
+  Returns:
+    (state, whether it was restored).
+  """
+  if checkpointer.latest_step() is None:
+    write_json(os.path.join(workdir, CONFIG_FILE), config_json(config))
+    return state, False
+  check_resumable(workdir, config, may_change)
+  state = checkpointer.restore(state)
+  print(f"resumed from {checkpointer.directory}/{checkpointer.latest_step()}", file=out)
+  return state, True

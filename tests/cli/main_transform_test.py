@@ -1,0 +1,135 @@
+"""Tests for `natjax transform`: JSON output, summary, drawings and one-line errors (exit 2)."""
+
+import json
+
+import pytest
+
+from natjax import cli
+from natjax.core import arch, genotypes
+from natjax.errors import InputError
+from natjax.io import genotype_files, notation
+
+
+def _run(capsys, *argv):
+  code = cli.main(list(argv))
+  out, err = capsys.readouterr()
+  return code, out, err
+
+
+def _genotype(entry):
+  """The genotype of a report entry (its other keys are costs and flags)."""
+  return notation.genotype_from_json({f: entry[f] for f in arch.Genotype._fields})
+
+
+def _parses(entry):
+  try:
+    _genotype(entry)
+  except InputError:
+    return False
+  return True
+
+
+def test_out_json_round_trips_and_keeps_the_input(capsys, tmp_path):
+  out_path = tmp_path / "t.json"
+  code, out, _ = _run(capsys, "transform", "--arch", "DARTS", "--arch", "NAT_DARTS", "--rule",
+                      "natpp", "--policy", "init", "--samples", "3", "--seed", "4", "--out",
+                      str(out_path))
+  assert code == 0
+  assert "DARTS" in out and "3,349,342" in out and "space darts_pp" in out and "connected" in out
+  report = json.loads(out_path.read_text())
+  assert [e["name"] for e in report] == ["DARTS", "NAT_DARTS"]
+  darts = report[0]
+  assert _genotype(darts["input"]) == genotypes.DARTS
+  assert darts["input"]["log_prob"] is None and darts["input"]["params"] == 3349342
+  assert darts["input"]["connected"] is True
+  assert len(darts["outputs"]) == 3
+  for entry in report:
+    for g in entry["outputs"]:
+      assert g["connected"] is _parses(g)
+      assert g["normal_concat"] == entry["input"]["normal_concat"]
+      assert isinstance(g["params"], int) and isinstance(g["madds"], int)
+      assert isinstance(g["log_prob"], float) and g["log_prob"] <= 0
+      more = g["params"] > entry["input"]["params"] or g["madds"] > entry["input"]["madds"]
+      assert g["cost_ok"] is (not more)
+
+
+def test_greedy_and_seed_are_deterministic(capsys, tmp_path):
+  paths = [tmp_path / f"{i}.json" for i in range(2)]
+  for path, seed in zip(paths, (1, 1)):
+    code, _, _ = _run(capsys, "transform", "--arch", "DARTS", "--rule", "nat", "--policy", "init",
+                      "--mode", "greedy", "--samples", "2", "--seed", str(seed), "--out",
+                      str(path))
+    assert code == 0
+  first, second = (json.loads(p.read_text()) for p in paths)
+  assert first == second
+  outs = first[0]["outputs"]
+  assert outs[0] == outs[1]
+
+
+def test_archs_file_and_draw(capsys, tmp_path):
+  archs_file = tmp_path / "archs.json"
+  genotype_files.write_archs({"one": genotypes.ENAS, "two": genotypes.NAT_ENAS}, str(archs_file))
+  code, out, _ = _run(capsys, "transform", "--archs-file", str(archs_file), "--rule", "nat",
+                      "--policy", "init", "--draw", str(tmp_path / "d"))
+  assert code == 0 and "space enas" in out
+  for name in ("one", "two"):
+    assert (tmp_path / "d" / f"{name}.svg").read_text().lstrip().startswith("<?xml")
+
+
+def test_nat_rule_falls_back_to_the_13_op_space(capsys):
+  code, out, _ = _run(capsys, "transform", "--arch", "MobileNetV2", "--rule", "nat", "--policy",
+                      "init")
+  assert code == 0 and "space darts_pp" in out
+
+
+def _bad_rule_file(tmp_path):
+  path = tmp_path / "bad_rule.json"
+  path.write_text(json.dumps({"conv_1x1": ["conv_5x5"]}))  # Raises cost, undeclared.
+  return str(path)
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["--rule", "natqq"], "unknown transition rule"),
+    (["--rule", "BAD_RULE_FILE"], "bad_rule"),
+    (["--rule", "nat", "--space", "darts", "--arch", "MobileNetV2"], "conv_1x1"),
+    (["--rule", "natpp", "--samples", "0"], "--samples"),
+    (["--rule", "natpp", "--policy", "TMP_DIR"], "no policy.json"),
+    (["--policy", "init"], "--rule is required"),
+    (["--rule", "natpp", "--arch", "ENAS"], "different search spaces"),
+    (["--rule", "natpp", "--space", "enas_pp"], "intermediate nodes"),
+])
+def test_bad_input_gives_one_line_and_exit_2(capsys, tmp_path, argv, needle):
+  argv = [str(tmp_path) if a == "TMP_DIR" else _bad_rule_file(tmp_path) if a == "BAD_RULE_FILE"
+          else a for a in argv]
+  if "--policy" not in argv:
+    argv += ["--policy", "init"]
+  code, out, err = _run(capsys, "transform", "--arch", "DARTS", *argv)
+  assert code == 2
+  assert out == "" and len(err.strip().splitlines()) == 1
+  assert err.startswith("natjax transform: error:") and needle in err
+
+
+def test_no_architecture_is_an_input_error(capsys):
+  code, _, err = _run(capsys, "transform", "--rule", "nat", "--policy", "init")
+  assert code == 2 and "--arch" in err
+
+
+def test_connected_flag_and_dead_outputs_do_not_break_the_cli(capsys, tmp_path):
+  # Under 'nat' about a third of the edges become null: dead outputs are common. VGG's first
+  # output with seed 2 is one; drawing it must still work.
+  out_path = tmp_path / "t.json"
+  code, out, err = _run(capsys, "transform", "--arch", "DARTS", "--arch", "VGG", "--rule", "nat",
+                        "--policy", "init", "--samples", "3", "--seed", "2", "--out",
+                        str(out_path), "--draw", str(tmp_path / "d"))
+  assert code == 0, err
+  report = json.loads(out_path.read_text())
+  flags = [g["connected"] for entry in report for g in entry["outputs"]]
+  assert True in flags and False in flags
+  for entry in report:
+    for g in entry["outputs"]:
+      assert g["connected"] is _parses(g)
+  vgg = report[1]["outputs"][0]
+  assert vgg["connected"] is False
+  row = [line for line in out.splitlines() if line.startswith("VGG")][0]
+  assert row.split()[-2:] == [str(vgg["cost_ok"]), "False"]
+  assert (tmp_path / "d" / "VGG.svg").read_text().lstrip().startswith("<?xml")

@@ -1,0 +1,130 @@
+"""Tests for natjax.io.notation and natjax.io.genotype_files: JSON and DARTS notation, reading files,
+and the one resolver of architecture arguments (built-in names, files, FILE:NAME, derived.json)."""
+
+import json
+import os
+
+import pytest
+
+from natjax.core import genotypes
+from natjax.errors import InputError
+from natjax.io import genotype_files, notation
+
+
+@pytest.mark.parametrize("name", genotypes.builtin_names())
+def test_builtin_files_round_trip(name, tmp_path):
+  genotype = genotypes.builtin(name)
+  genotype_files.write_archs({name: genotype}, str(tmp_path / "a.json"))
+  assert genotype_files.read_archs(str(tmp_path / "a.json")) == {name: genotype}
+  (tmp_path / "a.txt").write_text(notation.format_notation(genotype))
+  assert genotype_files.read_archs(str(tmp_path / "a.txt")) == {"a": genotype}
+
+
+def test_notation_with_assignments_and_range():
+  text = ("from collections import namedtuple\n"
+          "A = Genotype(normal=[('sep_conv_3x3', 0, 2), ('skip_connect', 1, 2)],"
+          " normal_concat=range(2, 3), reduce=[('max_pool_3x3', 0, 2), ('max_pool_3x3', 1, 2)],"
+          " reduce_concat=[2])\n")
+  found = notation.parse_notation(text)
+  assert found["A"].normal_concat == (2,)
+  assert found["A"].reduce[1] == ("max_pool_3x3", 1, 2)
+
+
+def test_json_list_and_mapping(tmp_path):
+  g = notation.genotype_to_json(genotypes.DARTS)
+  (tmp_path / "m.json").write_text(json.dumps({"x": g, "y": notation.genotype_to_json(genotypes.VGG)}))
+  assert genotype_files.read_archs(str(tmp_path / "m.json")) == {"x": genotypes.DARTS, "y": genotypes.VGG}
+
+
+def test_resolve_arch_builtin_and_file(tmp_path):
+  assert genotype_files.resolve_arch("DARTS") == ("DARTS", genotypes.DARTS)
+  path = tmp_path / "mine.json"
+  path.write_text(json.dumps(notation.genotype_to_json(genotypes.ENAS)))
+  assert genotype_files.resolve_arch(str(path)) == ("mine", genotypes.ENAS)
+
+
+def test_error_empty_file(tmp_path):
+  (tmp_path / "e.json").write_text("  \n")
+  with pytest.raises(InputError, match=r"e.json: file is empty"):
+    genotype_files.read_archs(str(tmp_path / "e.json"))
+
+
+def test_error_malformed_json(tmp_path):
+  (tmp_path / "m.json").write_text('{"normal": [["sep_conv_3x3", 0, 2],')
+  with pytest.raises(InputError, match=r"m.json: malformed JSON at line 1"):
+    genotype_files.read_archs(str(tmp_path / "m.json"))
+
+
+def test_error_json_missing_key(tmp_path):
+  g = notation.genotype_to_json(genotypes.DARTS)
+  del g["reduce_concat"]
+  (tmp_path / "k.json").write_text(json.dumps(g))
+  with pytest.raises(InputError, match=r"k.json: genotype is missing key 'reduce_concat'"):
+    genotype_files.read_archs(str(tmp_path / "k.json"))
+
+
+def test_error_malformed_notation(tmp_path):
+  (tmp_path / "n.txt").write_text("Genotype(normal=[('sep_conv_3x3', 0, 2)")
+  with pytest.raises(InputError, match=r"n.txt: malformed genotype notation at line 1"):
+    genotype_files.read_archs(str(tmp_path / "n.txt"))
+
+
+def test_notation_refuses_code(tmp_path):
+  (tmp_path / "x.txt").write_text("Genotype(normal=__import__('os').system('true'),"
+                                  " normal_concat=[2], reduce=[], reduce_concat=[2])")
+  with pytest.raises(InputError, match=r"only literals and range\(a, b\) are allowed"):
+    genotype_files.read_archs(str(tmp_path / "x.txt"))
+
+
+def test_error_unknown_name_or_missing_file():
+  with pytest.raises(InputError, match=r"'DART' is neither a built-in architecture \(did you mean "
+                     r"'DARTS'\?\) nor an existing file"):
+    genotype_files.resolve_arch("DART")
+
+
+def _write_derived(directory, rule="natpp"):
+  entries = [{"name": n, "input": {**notation.genotype_to_json(getattr(genotypes, n)), "params": 1},
+              "output": {**notation.genotype_to_json(getattr(genotypes, "NATv2_" + n)),
+                         "params": 2, "madds": 3, "source": "sample", "accuracy": 0.5}}
+             for n in ("DARTS", "ResBlock")]
+  path = os.path.join(directory, "derived.json")
+  with open(path, "w", encoding="utf-8") as f:
+    json.dump(entries, f)
+  if rule:
+    with open(os.path.join(directory, "config.json"), "w", encoding="utf-8") as f:
+      json.dump({"rule": rule}, f)
+  return path
+
+
+def test_derived_json_entries_and_work_directory(tmp_path):
+  path = _write_derived(str(tmp_path))
+  assert genotype_files.resolve_arch(path) == ("natpp(DARTS)", genotypes.NATv2_DARTS)
+  assert genotype_files.resolve_arch(path + ":ResBlock") == ("natpp(ResBlock)", genotypes.NATv2_ResBlock)
+  assert genotype_files.resolve_arch(str(tmp_path) + ":ResBlock")[1] == genotypes.NATv2_ResBlock
+  with pytest.raises(InputError, match=r"derived.json: no entry 'Resblok' \(did you mean"
+                     r" 'ResBlock'\?\)"):
+    genotype_files.resolve_arch(path + ":Resblok")
+
+
+def test_builtin_and_genotype_file(tmp_path):
+  assert genotype_files.resolve_arch("nat_darts") == ("NAT_DARTS", genotypes.NAT_DARTS)
+  path = str(tmp_path / "mine.json")
+  genotype_files.write_archs({"mine": genotypes.R1}, path)
+  assert genotype_files.resolve_arch(path) == ("mine", genotypes.R1)
+  assert genotype_files.resolve_arch(path + ":mine") == ("mine", genotypes.R1)
+  with pytest.raises(InputError, match="DARTZ"):
+    genotype_files.resolve_arch("DARTZ")
+
+
+def test_file_name_picks_an_entry_of_a_file_with_several(tmp_path):
+  path = str(tmp_path / "several.json")
+  genotype_files.write_archs({"a": genotypes.R1, "b": genotypes.R2}, path)
+  assert genotype_files.resolve_arch(path + ":b") == ("b", genotypes.R2)
+  with pytest.raises(InputError, match=r"holds 2 genotypes \(a, b\); pick one with .*several.json:NAME"):
+    genotype_files.resolve_arch(path)
+  with pytest.raises(InputError, match=r"several.json: no entry 'c'; entries: a, b"):
+    genotype_files.resolve_arch(path + ":c")
+  notation_file = tmp_path / "genotypes.py"
+  notation_file.write_text(f"X = {notation.format_notation(genotypes.VGG)}\n"
+                           f"Y = {notation.format_notation(genotypes.DARTS)}\n")
+  assert genotype_files.resolve_arch(f"{notation_file}:Y") == ("Y", genotypes.DARTS)

@@ -1,0 +1,396 @@
+"""Tests for natjax.kernels: 'shift' equals 'lax', and both equal independent numpy arithmetic."""
+
+import functools
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from natjax.core import families, ops, spaces
+from natjax.kernels import conv, norm, pool, windows
+
+OPS = spaces.NATPP_OPS
+B, C = 2, 4
+
+# These tests are bound by XLA:CPU compile time, not run time; backend optimisation level 0
+# compiles several times faster and changes results by far less than the tolerances used here.
+_jit = functools.partial(jax.jit, compiler_options={"xla_backend_optimization_level": 0})
+_apply = _jit(families.apply_op, static_argnames=("spec", "stride", "impl"))
+_max_pool = _jit(pool.max_pool, static_argnums=(1, 2, 3))
+_avg_pool = _jit(pool.avg_pool, static_argnums=(1, 2, 3))
+_depthwise = _jit(conv.depthwise_conv, static_argnums=(2, 3, 4))
+_conv = _jit(conv.conv, static_argnums=(2, 3))
+
+
+@functools.lru_cache(maxsize=None)
+def _params(name, stride, channels=C):
+  """Random op weights of init_op_params' shapes, drawn by numpy (jax.random compiles per shape)."""
+  init = functools.partial(families.init_op_params, spec=ops.get_op(name), channels=channels,
+                           stride=stride)
+  shapes = jax.eval_shape(init, jax.random.key(0))
+  rng = np.random.default_rng(len(name) + stride)
+  return {key: jnp.asarray(rng.standard_normal(s.shape).astype(np.float32) / 2)
+          for key, s in shapes.items()}
+
+
+def _random(seed, shape):
+  return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+def _assert_close(actual, expected, rtol=1e-5):
+  """Equal to `rtol` relative to the reference's largest magnitude (elementwise rtol as well)."""
+  actual, expected = np.asarray(actual), np.asarray(expected)
+  assert actual.shape == expected.shape
+  scale = max(float(np.max(np.abs(expected), initial=0.0)), 1e-30)
+  np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * scale)
+
+
+@functools.partial(_jit, static_argnums=(3, 4))
+def _values_and_grads(params, x, probe, spec, stride):
+  """Per impl: op output y and the gradient of sum(y * probe) wrt (params, x)."""
+  out = {}
+  for impl in windows.IMPLS:
+    y, vjp = jax.vjp(lambda p, x: families.apply_op(p, x, spec, stride, impl), params, x)
+    out[impl] = (y, vjp(probe))
+  return out
+
+
+@pytest.mark.parametrize("h", [8, 7])
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("name", OPS)
+def test_shift_equals_lax_forward_and_gradients(name, stride, h):
+  spec = ops.get_op(name)
+  params = _params(name, stride)
+  x = jnp.asarray(_random(1, (B, h, h, C)))
+  expected_hw = -(-h // stride)
+  probe = jnp.asarray(_random(2, (B, expected_hw, expected_hw, C)))  # A random linear functional.
+  out = _values_and_grads(params, x, probe, spec, stride)
+  y_lax, (gp_lax, gx_lax) = out["lax"]
+  y_shift, (gp_shift, gx_shift) = out["shift"]
+  chex.assert_shape([y_lax, y_shift], (B, expected_hw, expected_hw, C))
+  _assert_close(y_shift, y_lax)
+  _assert_close(gx_shift, gx_lax)
+  assert gp_shift.keys() == gp_lax.keys() == params.keys()
+  for key in params:
+    _assert_close(gp_shift[key], gp_lax[key])
+
+
+@pytest.mark.parametrize("hw", [(7, 7), (8, 8), (7, 8), (9, 6)])
+def test_all_ops_agree_on_stride2_output_shape(hw):
+  x = jnp.asarray(_random(2, (B,) + hw + (C,)))
+  for name in OPS:
+    spec = ops.get_op(name)
+    params = _params(name, 2)
+    for impl in windows.IMPLS:
+      y = jax.eval_shape(functools.partial(families.apply_op, spec=spec, stride=2, impl=impl),
+                         params, x)
+      assert y.shape == (B, -(-hw[0] // 2), -(-hw[1] // 2), C), (name, impl)
+
+
+def _expected_param_count(spec, c, stride):
+  """Cost-model convention (BN without affine holds nothing)."""
+  k = spec.kernel
+  return {
+      "conv": k * k * c * c,
+      "sep_conv": 2 * (k * k * c + c * c),
+      "dil_conv": k * k * c + c * c,
+      "skip": 2 * c * (c // 2) if stride == 2 else 0,
+  }.get(spec.family, 0)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("name", OPS)
+def test_param_count_matches_cost_convention(name, stride):
+  spec = ops.get_op(name)
+  for c in (4, 8):
+    init = functools.partial(families.init_op_params, spec=spec, channels=c, stride=stride)
+    params = jax.eval_shape(init, jax.random.key(0))  # Shapes only: no RNG compile.
+    count = sum(leaf.size for leaf in jax.tree_util.tree_leaves(params))
+    assert count == _expected_param_count(spec, c, stride)
+    assert all(leaf.dtype == jnp.float32 for leaf in jax.tree_util.tree_leaves(params))
+
+
+# ----------------------------------------------------------------------------------------------
+# Independent numpy references.
+
+
+def _np_pool(x, k, stride, reduce):
+  """Pooling by explicit windows over valid cells only (pad k//2 never enters the window)."""
+  n, h, w, c = x.shape
+  p = k // 2
+  ho, wo = (h + 2 * p - k) // stride + 1, (w + 2 * p - k) // stride + 1
+  out = np.zeros((n, ho, wo, c), np.float64)
+  for a in range(ho):
+    for b in range(wo):
+      r0, c0 = a * stride - p, b * stride - p
+      win = x[:, max(r0, 0):r0 + k, max(c0, 0):c0 + k, :]
+      out[:, a, b, :] = reduce(win, axis=(1, 2))
+  return out
+
+
+def _np_depthwise_pixel(x, w, a, b, stride, dilation):
+  """y[:, a, b, :] of a depthwise conv by explicit summation over in-bounds taps."""
+  k = w.shape[0]
+  p = dilation * (k - 1) // 2
+  total = np.zeros(x.shape[-1], np.float64)
+  for i in range(k):
+    for j in range(k):
+      r, s = a * stride + i * dilation - p, b * stride + j * dilation - p
+      if 0 <= r < x.shape[1] and 0 <= s < x.shape[2]:
+        total += x[0, r, s, :] * w[i, j, :]
+  return total
+
+
+def _np_batch_norm(y, eps=1e-5):
+  mean = y.mean(axis=(0, 1, 2))
+  var = y.var(axis=(0, 1, 2))
+  return (y - mean) / np.sqrt(var + eps)
+
+
+@pytest.mark.parametrize("impl", windows.IMPLS)
+def test_avg_pool_excludes_padding_at_corner(impl):
+  x = jnp.arange(16, dtype=jnp.float32).reshape(1, 4, 4, 1)
+  y3 = np.asarray(_avg_pool(x, 3, 1, impl))
+  y5 = np.asarray(_avg_pool(x, 5, 1, impl))
+  assert y3[0, 0, 0, 0] == pytest.approx((0 + 1 + 4 + 5) / 4)
+  assert y5[0, 0, 0, 0] == pytest.approx((0 + 1 + 2 + 4 + 5 + 6 + 8 + 9 + 10) / 9)
+  assert y3[0, 3, 3, 0] == pytest.approx((10 + 11 + 14 + 15) / 4)
+  assert y3[0, 1, 1, 0] == pytest.approx((0 + 1 + 2 + 4 + 5 + 6 + 8 + 9 + 10) / 9)
+
+
+@pytest.mark.parametrize("impl", windows.IMPLS)
+def test_max_pool_hand_image_pads_with_minus_infinity(impl):
+  # All negative, so zero padding would show up as 0 at the border.
+  x = -jnp.asarray([[1, 5, 2], [7, 3, 9], [4, 8, 6]], jnp.float32).reshape(1, 3, 3, 1)
+  expected = np.asarray([[-1, -1, -2], [-1, -1, -2], [-3, -3, -3]], np.float32)
+  np.testing.assert_array_equal(np.asarray(_max_pool(x, 3, 1, impl))[0, :, :, 0], expected)
+  np.testing.assert_array_equal(np.asarray(_max_pool(x, 3, 2, impl))[0, :, :, 0],
+                                expected[::2, ::2])
+
+
+@pytest.mark.parametrize("impl", windows.IMPLS)
+@pytest.mark.parametrize("k,stride,h", [(3, 1, 8), (3, 2, 7), (5, 2, 8), (5, 1, 7)])
+def test_pools_match_numpy_windows(impl, k, stride, h):
+  x = _random(3, (B, h, h, C))
+  _assert_close(_max_pool(jnp.asarray(x), k, stride, impl), _np_pool(x, k, stride, np.max))
+  _assert_close(_avg_pool(jnp.asarray(x), k, stride, impl), _np_pool(x, k, stride, np.mean))
+
+
+@pytest.mark.parametrize("impl", windows.IMPLS)
+def test_depthwise_conv_one_pixel_by_hand(impl):
+  x = np.arange(25, dtype=np.float32).reshape(1, 5, 5, 1)
+  w = np.arange(1, 10, dtype=np.float32).reshape(3, 3, 1)
+  y = np.asarray(_depthwise(jnp.asarray(x), jnp.asarray(w), 1, 1, impl))
+  # Corner (0, 0): taps (1,1),(1,2),(2,1),(2,2) = weights 5,6,8,9 on x[0,0],x[0,1],x[1,0],x[1,1].
+  assert y[0, 0, 0, 0] == pytest.approx(5 * 0 + 6 * 1 + 8 * 5 + 9 * 6)
+  # Dilation 2 at (2, 2): taps hit x rows/cols {0, 2, 4}.
+  y = np.asarray(_depthwise(jnp.asarray(x), jnp.asarray(w), 1, 2, impl))
+  hand = sum(w[i, j, 0] * x[0, 2 * i, 2 * j, 0] for i in range(3) for j in range(3))
+  assert y[0, 2, 2, 0] == pytest.approx(hand)
+
+
+@pytest.mark.parametrize("impl", windows.IMPLS)
+@pytest.mark.parametrize("stride,dilation,k", [(1, 1, 3), (2, 1, 5), (1, 2, 3), (2, 2, 5)])
+def test_depthwise_conv_matches_numpy_at_every_pixel(impl, stride, dilation, k):
+  x, w = _random(4, (1, 7, 7, C)), _random(5, (k, k, C))
+  y = np.asarray(_depthwise(jnp.asarray(x), jnp.asarray(w), stride, dilation, impl))
+  assert y.shape == (1, 4 if stride == 2 else 7, 4 if stride == 2 else 7, C)
+  expected = np.stack([np.stack([_np_depthwise_pixel(x, w, a, b, stride, dilation)
+                                 for b in range(y.shape[2])]) for a in range(y.shape[1])])
+  _assert_close(y[0], expected)
+
+
+@pytest.mark.parametrize("impl", windows.IMPLS)
+@pytest.mark.parametrize("k,stride", [(1, 1), (3, 2), (5, 1)])
+def test_dense_conv_matches_numpy(impl, k, stride):
+  x, w = _random(6, (B, 7, 7, C)), _random(7, (k, k, C, 2 * C))
+  p = k // 2
+  xp = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
+  ho = (7 + 2 * p - k) // stride + 1
+  expected = np.zeros((B, ho, ho, 2 * C))
+  for a in range(ho):
+    for b in range(ho):
+      win = xp[:, a * stride:a * stride + k, b * stride:b * stride + k, :]
+      expected[:, a, b, :] = np.einsum("nijc,ijco->no", win, w)
+  _assert_close(_conv(jnp.asarray(x), jnp.asarray(w), stride, impl), expected)
+
+
+@pytest.mark.parametrize("impl", windows.IMPLS)
+@pytest.mark.parametrize("h", [8, 7])
+def test_factorized_reduce_shape_and_channel_split(impl, h):
+  spec = ops.get_op("skip_connect")
+  params = families.init_op_params(jax.random.key(3), spec, C, 2)
+  x = _random(8, (B, h, h, C))
+  y = np.asarray(_apply(params, jnp.asarray(x), spec, 2, impl))
+  assert y.shape == (B, (h + 1) // 2, (h + 1) // 2, C)
+  relu = np.maximum(x, 0.0)
+  if h % 2:  # Zero row/column on top/left, as the authors' code pads an odd input.
+    padded = np.pad(relu, ((0, 0), (1, 0), (1, 0), (0, 0)))
+  else:
+    padded = relu
+  first = padded[:, ::2, ::2, :] @ np.asarray(params["w1"])
+  second = padded[:, 1::2, 1::2, :] @ np.asarray(params["w2"])
+  assert first.shape == second.shape
+  expected = _np_batch_norm(np.concatenate([first, second], axis=-1))
+  _assert_close(y[..., :C // 2], expected[..., :C // 2])
+  _assert_close(y[..., C // 2:], expected[..., C // 2:])
+  # Second half depends on w2 only: zeroing it zeroes those channels and leaves the first half.
+  zeroed = dict(params, w2=jnp.zeros_like(params["w2"]))
+  y0 = np.asarray(_apply(zeroed, jnp.asarray(x), spec, 2, impl))
+  np.testing.assert_array_equal(y0[..., C // 2:], 0.0)
+  _assert_close(y0[..., :C // 2], y[..., :C // 2])
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("h", [8, 7])
+def test_null_is_zeros_of_output_shape(stride, h):
+  spec = ops.get_op("null")
+  x = jnp.asarray(_random(9, (B, h, h, C)))
+  for impl in windows.IMPLS:
+    y = families.apply_op({}, x, spec, stride, impl)
+    chex.assert_shape(y, (B, -(-h // stride), -(-h // stride), C))
+    np.testing.assert_array_equal(np.asarray(y), 0.0)
+
+
+def test_skip_at_stride1_is_identity():
+  x = jnp.asarray(_random(10, (B, 7, 7, C)))
+  for impl in windows.IMPLS:
+    np.testing.assert_array_equal(
+        np.asarray(families.apply_op({}, x, ops.get_op("skip_connect"), 1, impl)), np.asarray(x))
+
+
+def test_batch_norm_statistics_and_affine():
+  x = 3.0 + 2.0 * _random(11, (4, 5, 5, 8))
+  y = np.asarray(norm.batch_norm(jnp.asarray(x)))
+  np.testing.assert_allclose(y.mean(axis=(0, 1, 2)), 0.0, atol=1e-5)
+  var = x.var(axis=(0, 1, 2))
+  np.testing.assert_allclose(y.var(axis=(0, 1, 2)), var / (var + 1e-5), rtol=1e-4)
+  np.testing.assert_allclose(y.var(axis=(0, 1, 2)), 1.0, rtol=1e-4)
+  _assert_close(y, _np_batch_norm(x.astype(np.float64)))
+  scale, bias = _random(12, (8,)), _random(13, (8,))
+  ya = np.asarray(norm.batch_norm(jnp.asarray(x), scale=jnp.asarray(scale),
+                                     bias=jnp.asarray(bias)))
+  _assert_close(ya, y * scale + bias)
+
+
+@pytest.mark.parametrize("k,stride,dilation,h", [(3, 1, 1, 7), (5, 2, 1, 8), (3, 2, 1, 7),
+                                                 (5, 1, 2, 8), (3, 2, 2, 7), (5, 2, 2, 7)])
+def test_depthwise_custom_vjp_equals_autodiff(k, stride, dilation, h):
+  x, w = jnp.asarray(_random(14, (B, h, h, C))), jnp.asarray(_random(15, (k, k, C)))
+  probe = jnp.asarray(_random(16, (B, -(-h // stride), -(-h // stride), C)))
+
+  @_jit
+  def all_grads(x, w):
+    fns = (lambda x, w: conv.depthwise_conv(x, w, stride, dilation, "shift"),
+           lambda x, w: conv.depthwise_conv_autodiff(x, w, stride, dilation),
+           lambda x, w: conv.depthwise_conv(x, w, stride, dilation, "lax"))
+    # A nonlinearity, so the cotangent reaching the conv is not the probe itself.
+    return [jax.grad(lambda x, w: jnp.sum(jnp.sin(fn(x, w)) * probe), (0, 1))(x, w) for fn in fns]
+
+  custom, auto, library = all_grads(x, w)
+  for c, a, l in zip(custom, auto, library):
+    _assert_close(c, a)
+    _assert_close(c, l)
+
+
+@pytest.mark.parametrize("stride,h", [(2, 7), (1, 8)])
+@pytest.mark.parametrize("impl", windows.IMPLS)
+def test_apply_op_inside_switch_equals_direct_call(impl, stride, h):
+  """Forward and gradients of the switch's taken branch equal the op called on its own, and
+  equal autodiff of the 'lax' op (so the hand-written VJPs hold inside `lax.switch` too)."""
+  specs = [ops.get_op(name) for name in OPS]
+  params = [_params(name, stride) for name in OPS]
+  x = jnp.asarray(_random(1, (B, h, h, C)))
+  out_hw = -(-h // stride)
+  probe = jnp.asarray(_random(2, (B, out_hw, out_hw, C)))
+  branches = [
+      functools.partial(lambda i, operand: families.apply_op(operand[0][i], operand[1], specs[i],
+                                                            stride, impl), i)
+      for i in range(len(specs))
+  ]
+
+  @_jit
+  def switched(index, params, x):
+    y, vjp = jax.vjp(lambda p, x: jax.lax.switch(index, branches, (p, x)), params, x)
+    return y, vjp(probe)
+
+  for index, name in enumerate(OPS):
+    y, (gp, gx) = switched(index, params, x)
+    direct = _values_and_grads(params[index], x, probe, specs[index], stride)
+    for reference in (impl, "lax"):
+      y_direct, (gp_direct, gx_direct) = direct[reference]
+      _assert_close(y, y_direct)
+      _assert_close(gx, gx_direct)
+      for key, g in gp[index].items():
+        _assert_close(g, gp_direct[key])
+    for other, grads in enumerate(gp):
+      for key, g in grads.items():
+        if other != index:  # Untaken branches get zero gradient.
+          np.testing.assert_array_equal(np.asarray(g), 0.0, err_msg=f"{name} -> {OPS[other]}")
+
+
+@pytest.mark.parametrize("k,stride,h", [(1, 1, 7), (1, 2, 8), (1, 2, 7), (3, 1, 8), (3, 2, 7),
+                                        (3, 2, 8), (5, 1, 7), (5, 2, 8)])
+def test_dense_conv_custom_vjp_equals_autodiff(k, stride, h):
+  # Cout = 2 Cin, so a transposed weight in the backward cannot pass.
+  x, w = jnp.asarray(_random(17, (B, h, h, C))), jnp.asarray(_random(18, (k, k, C, 2 * C)))
+  probe = jnp.asarray(_random(19, (B, -(-h // stride), -(-h // stride), 2 * C)))
+
+  @_jit
+  def all_grads(x, w):
+    fns = (lambda x, w: conv.conv(x, w, stride, "shift"),
+           lambda x, w: conv.conv_autodiff(x, w, stride),
+           lambda x, w: conv.conv(x, w, stride, "lax"))
+    return [jax.grad(lambda x, w: jnp.sum(jnp.sin(fn(x, w)) * probe), (0, 1))(x, w) for fn in fns]
+
+  custom, auto, library = all_grads(x, w)
+  for c, a, l in zip(custom, auto, library):
+    _assert_close(c, a)
+    _assert_close(c, l)
+
+
+def _np_max_pool_grad(x, g, k, stride):
+  """Max-pool input gradient by explicit windows: g goes to the first max in row-major order."""
+  n, h, w, c = x.shape
+  p = k // 2
+  xp = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)), constant_values=-np.inf)
+  dxp = np.zeros(xp.shape, np.float64)
+  for a in range(g.shape[1]):
+    for b in range(g.shape[2]):
+      win = xp[:, a * stride:a * stride + k, b * stride:b * stride + k, :].reshape(n, k * k, c)
+      first = np.argmax(win, axis=1)  # numpy returns the first occurrence of the max.
+      for t in range(k * k):
+        hit = first == t
+        dxp[:, a * stride + t // k, b * stride + t % k, :] += np.where(hit, g[:, a, b, :], 0.0)
+  return dxp[:, p:p + h, p:p + w, :]
+
+
+@pytest.mark.parametrize("data", ["continuous", "ties", "constant"])
+@pytest.mark.parametrize("k,stride,h", [(3, 1, 8), (3, 2, 7), (3, 2, 8), (5, 1, 7), (5, 2, 8)])
+def test_max_pool_mask_gradient_equals_lax_and_first_max_rule(k, stride, h, data):
+  x = _random(20, (B, h, h, C))
+  if data == "ties":  # Few distinct values: most windows hold their max more than once.
+    x = np.round(x)
+  elif data == "constant":  # Every window ties everywhere: all goes to its first valid cell.
+    x = np.ones_like(x)
+  out_hw = -(-h // stride)
+  probe = _random(21, (B, out_hw, out_hw, C))
+
+  @_jit
+  def grads(x):
+    return [jax.grad(lambda x: jnp.sum(pool.max_pool(x, k, stride, impl) * probe))(x)
+            for impl in ("shift", "lax")]
+
+  shift, library = grads(jnp.asarray(x))
+  # Same receiving positions (the tie rule); values equal up to summation order.
+  np.testing.assert_array_equal(np.asarray(shift) != 0, np.asarray(library) != 0)
+  _assert_close(shift, library)
+  _assert_close(shift, _np_max_pool_grad(x, probe, k, stride))
+
+
+def test_unknown_impl_raises():
+  x = jnp.zeros((1, 3, 3, 2))
+  with pytest.raises(ValueError, match="impl"):
+    pool.max_pool(x, 3, 1, "cudnn")

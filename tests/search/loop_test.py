@@ -1,0 +1,383 @@
+"""Tests for natjax.search.loop: single steps, and the host
+loop end to end (determinism, resume after SIGKILL and SIGTERM, bad input).
+
+Everything that compiles a supernet runs in subprocesses on the same shrunken config and shares
+one persistent XLA compilation cache (a module temporary directory), so only the first run pays
+the full compile; the bad-config tests fail before anything is compiled.
+"""
+
+import importlib.util
+import json
+import os
+import pickle
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import types
+
+import chex
+import jax
+import numpy as np
+import pytest
+
+from natjax import data, search
+from natjax.core import arch, costs, genotypes
+from natjax.errors import InputError
+from natjax.io import notation
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TEST_CONFIG = os.path.join(REPO, "configs", "test.py")
+# Shrinks configs/test.py further: one epoch of 18 w-steps + 28 theta-steps on digits.
+E2E_OVERRIDES = {"epochs": 1, "batch_size": 32, "eval_archs": 2, "derive_samples": 1,
+                 "checkpoint_every": 3, "log_every": 3}
+RUN_TIMEOUT_S = 900
+
+
+def load_config(**overrides):
+  spec = importlib.util.spec_from_file_location("natjax_test_config", TEST_CONFIG)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  config = module.get_config()
+  for field, value in overrides.items():
+    config[field] = tuple(value) if isinstance(value, list) else value
+  return config
+
+
+# ----------------------------------------------------------------------------------------------
+# Single steps on the end-to-end config, in a subprocess that shares the end-to-end runs' XLA
+# cache (same config, same programs): it runs each step twice from the same state and batch.
+
+STEP_BATCH = E2E_OVERRIDES["batch_size"]
+
+_STEPS_DRIVER = """\
+import importlib.util, json, pickle, sys
+sys.path.insert(0, {repo!r})
+import jax
+from natjax import data
+from natjax.search import steps as search_steps
+from natjax.train import sharding
+spec = importlib.util.spec_from_file_location("natjax_test_config", {config!r})
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+config = module.get_config()
+for field, value in json.loads(sys.argv[2]).items():
+  config[field] = tuple(value) if isinstance(value, list) else value
+dataset = data.load(config.dataset, split_seed=config.split_seed, w_fraction=config.w_fraction)
+setup = search_steps.make_setup(config, dataset)
+mesh = sharding.data_mesh()
+steps = search_steps.make_steps(setup, mesh)
+key = jax.random.fold_in(jax.random.key(config.seed), 0)  # as search.run
+host_state = jax.device_get(search_steps.init_state(key, setup, dataset.image_shape))
+out = {{"host_state": host_state}}
+for name, split, step in (("w", dataset.w, steps.w_step), ("theta", dataset.theta,
+                                                           steps.theta_step)):
+  indices = data.batch_indices(len(split), config.batch_size, config.seed, 0, 0)
+  out[name + "_batch"] = data.batch(split, indices)
+  runs = []
+  for _ in range(2):  # the steps donate their state: a fresh device copy each time
+    state = sharding.replicate(host_state, mesh)
+    batch = sharding.global_batch(out[name + "_batch"], mesh)
+    runs.append(jax.device_get(step(state, batch)))
+  out[name] = runs
+with open(sys.argv[1], "wb") as f:
+  pickle.dump(out, f)
+"""
+
+
+@pytest.fixture(scope="module")
+def step_runs(e2e):
+  driver = e2e.root / "steps_driver.py"
+  driver.write_text(_STEPS_DRIVER.format(repo=REPO, config=TEST_CONFIG))
+  path = e2e.root / "steps.pkl"
+  proc = subprocess.run([sys.executable, str(driver), str(path), json.dumps(E2E_OVERRIDES)],
+                        env=e2e.env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
+                        check=False)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  with open(path, "rb") as f:
+    return types.SimpleNamespace(**pickle.load(f))
+
+
+@pytest.fixture(scope="module")
+def w_results(step_runs):
+  return step_runs.w
+
+
+@pytest.fixture(scope="module")
+def theta_results(step_runs):
+  return step_runs.theta
+
+
+def _same(a, b):
+  return all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+
+
+def _check_counters(before, after):
+  assert int(after.step) == int(before.step) + 1
+  assert int(after.position) == int(before.position) + 1
+  assert int(after.epoch) == int(before.epoch)
+  np.testing.assert_array_equal(after.rng, before.rng)
+
+
+def _is_batch_fraction(value):
+  return 0.0 <= value <= 1.0 and abs(value * STEP_BATCH - round(value * STEP_BATCH)) < 1e-4
+
+
+def test_w_step_changes_only_supernet_weights(step_runs, w_results):
+  (state, metrics), _ = w_results
+  before = step_runs.host_state
+  chex.assert_trees_all_equal_shapes_and_dtypes(state, before)
+  chex.assert_shape([metrics["w_loss"], metrics["w_accuracy"]], ())
+  _check_counters(before, state)
+  assert np.isfinite(metrics["w_loss"]) and metrics["w_loss"] > 0
+  assert _is_batch_fraction(float(metrics["w_accuracy"]))
+  for field in ("theta_params", "theta_opt_state", "baseline"):
+    assert _same(getattr(state, field), getattr(before, field)), field
+  assert not _same(state.w_params, before.w_params)
+  assert not _same(state.w_opt_state, before.w_opt_state)
+
+
+def test_theta_step_changes_only_policy_and_baseline(step_runs, theta_results):
+  (state, metrics), _ = theta_results
+  before = step_runs.host_state
+  chex.assert_trees_all_equal_shapes_and_dtypes(state, before)
+  for name in ("theta_loss", "reward", "acc_alpha", "acc_beta", "baseline", "entropy"):
+    chex.assert_shape(metrics[name], ())
+  _check_counters(before, state)
+  for field in ("w_params", "w_opt_state"):
+    assert _same(getattr(state, field), getattr(before, field)), field
+  assert not _same(state.theta_params, before.theta_params)
+  acc_alpha, acc_beta = float(metrics["acc_alpha"]), float(metrics["acc_beta"])
+  assert _is_batch_fraction(acc_alpha) and _is_batch_fraction(acc_beta)
+  np.testing.assert_allclose(metrics["reward"], acc_beta - acc_alpha, atol=1e-7)
+  # Textbook baseline from b = 0: b' = 0.01 r.
+  np.testing.assert_allclose(state.baseline, 0.01 * metrics["reward"], rtol=1e-6, atol=1e-12)
+  assert float(metrics["baseline"]) == float(state.baseline)
+  assert metrics["entropy"] > 0
+
+
+@pytest.mark.parametrize("results", ["w_results", "theta_results"])
+def test_steps_are_deterministic(request, results):
+  (state_a, metrics_a), (state_b, metrics_b) = request.getfixturevalue(results)
+  assert _same(state_a, state_b)
+  assert _same(metrics_a, metrics_b)
+
+
+# ----------------------------------------------------------------------------------------------
+# End to end: search.run in subprocesses.
+
+_DRIVER = """\
+import importlib.util, json, sys
+sys.path.insert(0, {repo!r})
+from natjax import search
+from natjax.errors import InputError
+spec = importlib.util.spec_from_file_location("natjax_test_config", {config!r})
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+config = module.get_config()
+for field, value in json.loads(sys.argv[2]).items():
+  config[field] = tuple(value) if isinstance(value, list) else value
+try:
+  search.run(config, sys.argv[1])
+except InputError as e:
+  print("INPUT_ERROR:", e, file=sys.stderr)
+  sys.exit(2)
+"""
+
+
+@pytest.fixture(scope="module")
+def e2e(tmp_path_factory):
+  """The driver script, the subprocess environment and the reference (uninterrupted) run."""
+  root = tmp_path_factory.mktemp("search_e2e")
+  driver = root / "driver.py"
+  driver.write_text(_DRIVER.format(repo=REPO, config=TEST_CONFIG))
+  env = {k: v for k, v in os.environ.items() if not k.startswith(("XLA_", "JAX_"))}
+  env.update(JAX_PLATFORMS="cpu", JAX_COMPILATION_CACHE_DIR=str(root / "xla_cache"),
+             JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+             JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0", PYTHONPATH=REPO)
+  ctx = types.SimpleNamespace(root=root, driver=str(driver), env=env)
+  ctx.reference = str(root / "reference")
+  proc = _run(ctx, ctx.reference)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  return ctx
+
+
+def _popen(ctx, workdir, **overrides):
+  args = [sys.executable, ctx.driver, workdir, json.dumps({**E2E_OVERRIDES, **overrides})]
+  return subprocess.Popen(args, env=ctx.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True)
+
+
+def _run(ctx, workdir, **overrides):
+  proc = _popen(ctx, workdir, **overrides)
+  stdout, stderr = proc.communicate(timeout=RUN_TIMEOUT_S)
+  return types.SimpleNamespace(returncode=proc.returncode, stdout=stdout, stderr=stderr)
+
+
+def _read(workdir, name):
+  with open(os.path.join(workdir, name), "rb") as f:
+    return f.read()
+
+
+def _assert_same_results(workdir, reference):
+  for name in (search.SUMMARY_FILE, search.DERIVED_FILE):
+    assert _read(workdir, name) == _read(reference, name), name
+
+
+def _checkpoint_steps(workdir):
+  directory = os.path.join(workdir, "checkpoints")
+  if not os.path.isdir(directory):
+    return []
+  return sorted(int(n) for n in os.listdir(directory) if n.isdigit())
+
+
+def _wait_for_checkpoint(proc, workdir, timeout_s=RUN_TIMEOUT_S):
+  """Polls until a checkpoint of a step > 0 exists; returns its step."""
+  deadline = time.monotonic() + timeout_s
+  while time.monotonic() < deadline:
+    steps = [s for s in _checkpoint_steps(workdir) if s > 0]
+    if steps:
+      return steps[-1]
+    if proc.poll() is not None:
+      raise AssertionError(f"run ended (code {proc.returncode}) before its first checkpoint:"
+                           f" {proc.stderr.read()[-3000:]}")
+    time.sleep(0.05)
+  proc.kill()
+  raise AssertionError("no checkpoint within the timeout")
+
+
+def test_run_twice_gives_identical_files(e2e):
+  again = str(e2e.root / "again")
+  proc = _run(e2e, again)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  _assert_same_results(again, e2e.reference)
+
+
+def test_summary_and_derived_contents(e2e):
+  summary = json.loads(_read(e2e.reference, search.SUMMARY_FILE))
+  per_epoch = (data.steps_per_epoch(600, 32) + data.steps_per_epoch(900, 32))
+  assert summary["steps"] == per_epoch == 46
+  for key in ("policy_reward", "random_reward"):
+    assert isinstance(summary[key], float) and -1.0 <= summary[key] <= 1.0
+  assert summary["eval_archs"] == 2
+  entries = json.loads(_read(e2e.reference, search.DERIVED_FILE))
+  assert [e["name"] for e in entries] == ["DARTS"]
+  for entry in entries:
+    before = notation.genotype_from_json(entry["input"])
+    assert before == genotypes.builtin("DARTS")
+    after = notation.genotype_from_json(entry["output"])
+    for cell in arch.CELL_TYPES:  # the policy changes ops, never the wiring
+      assert [e[1:] for e in getattr(after, cell)] == [e[1:] for e in getattr(before, cell)]
+    cost_before, cost_after = costs.genotype_cost(before), costs.genotype_cost(after)
+    assert entry["input"]["params"] == cost_before["params"]
+    assert entry["output"]["madds"] == cost_after["madds"]
+    assert cost_after["params"] <= cost_before["params"]
+    assert cost_after["madds"] <= cost_before["madds"]
+    assert len(entry["candidates"]) == 2  # one sample plus the greedy one
+    for candidate in entry["candidates"]:
+      notation.genotype_from_json(candidate)
+      assert (candidate["accuracy"] is None) == (not (candidate["cost_ok"]
+                                                      and candidate["connected"]))
+    scored = [c["accuracy"] for c in entry["candidates"] if c["accuracy"] is not None]
+    if scored:
+      assert entry["output"]["accuracy"] == max(scored)
+    assert summary["derived"][entry["name"]]["accuracy_after"] == entry["output"]["accuracy"]
+  assert _checkpoint_steps(e2e.reference)[-1] == 46
+
+
+def test_resume_after_sigkill(e2e):
+  workdir = str(e2e.root / "killed")
+  proc = _popen(e2e, workdir)
+  step = _wait_for_checkpoint(proc, workdir)
+  proc.send_signal(signal.SIGKILL)
+  proc.communicate()
+  assert proc.returncode == -signal.SIGKILL
+  assert not os.path.exists(os.path.join(workdir, search.SUMMARY_FILE))
+  assert step < 46
+  resumed = _run(e2e, workdir)
+  assert resumed.returncode == 0, resumed.stderr[-3000:]
+  assert "resumed from" in resumed.stdout
+  _assert_same_results(workdir, e2e.reference)
+
+
+def test_sigterm_saves_and_exits_143(e2e):
+  workdir = str(e2e.root / "terminated")
+  proc = _popen(e2e, workdir)
+  _wait_for_checkpoint(proc, workdir)
+  proc.send_signal(signal.SIGTERM)
+  stdout, stderr = proc.communicate(timeout=RUN_TIMEOUT_S)
+  assert proc.returncode == 143, stderr[-3000:]
+  saved = re.search(r"SIGTERM: saved step (\d+)", stdout)
+  assert saved, stdout
+  step = int(saved.group(1))
+  assert 0 < step < 46
+  assert _checkpoint_steps(workdir)[-1] == step
+  assert not os.path.exists(os.path.join(workdir, search.SUMMARY_FILE))
+  resumed = _run(e2e, workdir)
+  assert resumed.returncode == 0, resumed.stderr[-3000:]
+  _assert_same_results(workdir, e2e.reference)
+
+
+def _input_error(proc):
+  assert proc.returncode == 2, proc.stderr[-3000:]
+  lines = [l for l in proc.stderr.splitlines() if l.startswith("INPUT_ERROR:")]
+  assert len(lines) == 1, proc.stderr[-3000:]
+  return lines[0]
+
+
+def test_resume_with_changed_config_field_names_it(e2e):
+  workdir = str(e2e.root / "changed_field")
+  shutil.copytree(e2e.reference, workdir)
+  message = _input_error(_run(e2e, workdir, w_lr=0.02))
+  assert "'w_lr'" in message and "config.json" in message
+
+
+def test_resume_with_checkpoint_of_other_shape_names_field(e2e):
+  workdir = str(e2e.root / "other_channels")
+  shutil.copytree(e2e.reference, workdir)
+  # Make config.json agree with the new config so that the checkpoint check is reached.
+  path = os.path.join(workdir, search.CONFIG_FILE)
+  with open(path, encoding="utf-8") as f:
+    stored = json.load(f)
+  stored["channels"] = 6
+  with open(path, "w", encoding="utf-8") as f:
+    json.dump(stored, f)
+  message = _input_error(_run(e2e, workdir, channels=6))
+  assert "checkpoint" in message
+  # The first differing field in sorted order: a supernet weight or its optimiser trace.
+  assert re.search(r"field '(w_params|w_opt_state)/[^']+' is float32\[[\d, ]*4, 4\] but this"
+                   r" configuration needs float32\[[\d, ]*6, 6\]", message), message
+
+
+# ----------------------------------------------------------------------------------------------
+# Bad config input (rejected before anything is compiled).
+
+
+def _run_error(tmp_path, **overrides):
+  config = load_config(**{**E2E_OVERRIDES, **overrides})
+  with pytest.raises(InputError) as error:
+    search.run(config, str(tmp_path / "workdir"))
+  return str(error.value)
+
+
+def test_derive_arch_outside_space(tmp_path):
+  message = _run_error(tmp_path, derive_archs=["DARTS", "MobileNetV2"])
+  assert "derive_archs" in message and "MobileNetV2" in message
+
+
+def test_unknown_space(tmp_path):
+  message = _run_error(tmp_path, space="dart")
+  assert "config.space" in message and "'darts'" in message
+
+
+def test_batch_not_divisible_by_devices(tmp_path, monkeypatch):
+  monkeypatch.setattr(jax, "device_count", lambda: 3)
+  message = _run_error(tmp_path, batch_size=32)
+  assert "batch_size" in message
+
+
+@pytest.mark.parametrize("field", ["epochs", "channels", "derive_samples"])
+def test_nonpositive_fields(tmp_path, field):
+  assert f"config.{field}" in _run_error(tmp_path, **{field: 0})

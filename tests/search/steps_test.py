@@ -1,0 +1,130 @@
+"""Tests for natjax.search.steps against hand arithmetic: the baseline, the cost-aware reward, both
+optimisers and the step keys. Whole steps run in loop_test.py (they share its compiled programs)."""
+
+import types
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from natjax.core import arch, costs, genotypes, spaces
+from natjax.search import steps
+
+
+# ----------------------------------------------------------------------------------------------
+# Baseline, reward and optimisers against hand arithmetic.
+
+
+def _baseline_setup(released):
+  return types.SimpleNamespace(baseline_decay=0.99, released_baseline=released)
+
+
+def _run_baseline(setup, rewards):
+  b = jnp.zeros((), jnp.float32)
+  advantages, baselines = [], []
+  for r in rewards:
+    adv, b = steps.advantage_and_baseline(setup, jnp.float32(r), b)
+    advantages.append(float(adv))
+    baselines.append(float(b))
+  return np.array(advantages), np.array(baselines)
+
+
+REWARDS = [0.5, 0.25, -0.125, 0.0625, 0.0, -0.5, 0.375]
+
+
+def test_released_baseline_matches_hand_sequence():
+  advantages, baselines = _run_baseline(_baseline_setup(True), REWARDS)
+  # spec 2.3 item 7: first A = r (b == 0), then A = r - b and b' = 0.98 b + 0.01 r.
+  b, want_adv, want_b = 0.0, [], []
+  for t, r in enumerate(REWARDS):
+    want_adv.append(r if t == 0 else r - b)
+    b = 0.01 * r if t == 0 else 0.98 * b + 0.01 * r
+    want_b.append(b)
+  np.testing.assert_allclose(advantages, want_adv, rtol=1e-5, atol=1e-8)
+  np.testing.assert_allclose(baselines, want_b, rtol=1e-5, atol=1e-9)
+  assert advantages[0] == REWARDS[0]
+  np.testing.assert_allclose(baselines[:2], [0.005, 0.0074], rtol=1e-5)
+
+
+def test_textbook_baseline_matches_hand_sequence():
+  advantages, baselines = _run_baseline(_baseline_setup(False), REWARDS)
+  b, want_adv, want_b = 0.0, [], []
+  for r in REWARDS:
+    want_adv.append(r - b)
+    b = 0.99 * b + 0.01 * r
+    want_b.append(b)
+  np.testing.assert_allclose(advantages, want_adv, rtol=1e-5, atol=1e-8)
+  np.testing.assert_allclose(baselines, want_b, rtol=1e-5, atol=1e-9)
+  np.testing.assert_allclose(baselines[:2], [0.005, 0.00745], rtol=1e-5)
+
+
+def test_released_baseline_settles_near_half_the_mean_reward():
+  rewards = np.full(3000, 0.2)
+  _, released = _run_baseline(_baseline_setup(True), rewards)
+  _, textbook = _run_baseline(_baseline_setup(False), rewards)
+  np.testing.assert_allclose(released[-1], 0.1, rtol=1e-3)  # 0.01 r / (1 - 0.98)
+  np.testing.assert_allclose(textbook[-1], 0.2, rtol=1e-3)
+
+
+@pytest.mark.parametrize("measure", ["madds", "params"])
+@pytest.mark.parametrize("penalty", [0.0, 0.5])
+def test_cost_aware_reward(measure, penalty):
+  space = spaces.get_space("darts")
+  alpha_g, beta_g = genotypes.builtin("DARTS"), genotypes.builtin("NAT_DARTS")
+  alpha, beta = (arch.genotype_to_arch(g, space) for g in (alpha_g, beta_g))
+  setup = types.SimpleNamespace(space=space, cost_penalty=penalty, cost_measure=measure)
+  acc_alpha, acc_beta = jnp.float32(0.625), jnp.float32(0.6875)
+  got = float(steps.reward(setup, acc_alpha, acc_beta, alpha, beta))
+  cost_a = costs.genotype_cost(alpha_g)[measure]
+  cost_b = costs.genotype_cost(beta_g)[measure]
+  assert cost_b < cost_a  # NAT's DARTS is cheaper, so the penalty is a bonus here
+  want = 0.0625 - penalty * (cost_b / cost_a - 1.0)
+  np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+def _tree(seed):
+  rng = np.random.default_rng(seed)
+  return {"a": rng.normal(size=(3, 2)).astype(np.float32),
+          "b": rng.normal(size=(4,)).astype(np.float32)}
+
+
+def test_w_optimizer_first_updates_use_coupled_decay():
+  lr, momentum, wd = 0.01, 0.9, 3e-4
+  opt = steps.w_optimizer(lr, momentum, wd)
+  params, g1, g2 = _tree(0), _tree(1), _tree(2)
+  state = opt.init(params)
+  u1, state = opt.update(g1, state, params)
+  p1 = {k: params[k] + np.asarray(u1[k]) for k in params}
+  u2, _ = opt.update(g2, state, p1)
+  for k in params:
+    v1 = g1[k] + wd * params[k]                 # decay added to the gradient (PyTorch SGD)
+    np.testing.assert_allclose(u1[k], -lr * v1, rtol=1e-6)
+    v2 = momentum * v1 + g2[k] + wd * p1[k]     # momentum buffer, dampening 0
+    np.testing.assert_allclose(u2[k], -lr * v2, rtol=1e-5)
+
+
+def test_theta_optimizer_first_updates_are_adam_on_decayed_gradient():
+  lr, b1, b2, wd, eps = 3e-4, 0.5, 0.999, 5e-4, 1e-8
+  opt = steps.theta_optimizer(lr, b1, b2, wd)
+  params, g1, g2 = _tree(3), _tree(4), _tree(5)
+  state = opt.init(params)
+  u1, state = opt.update(g1, state, params)
+  p1 = {k: params[k] + np.asarray(u1[k]) for k in params}
+  u2, _ = opt.update(g2, state, p1)
+  for k in params:
+    d1 = g1[k].astype(np.float64) + wd * params[k]
+    np.testing.assert_allclose(u1[k], -lr * d1 / (np.abs(d1) + eps), rtol=1e-5)
+    d2 = g2[k].astype(np.float64) + wd * p1[k]
+    m = b1 * (1 - b1) * d1 + (1 - b1) * d2
+    v = b2 * (1 - b2) * d1 ** 2 + (1 - b2) * d2 ** 2
+    m_hat, v_hat = m / (1 - b1 ** 2), v / (1 - b2 ** 2)
+    np.testing.assert_allclose(u2[k], -lr * m_hat / (np.sqrt(v_hat) + eps), rtol=1e-4)
+
+
+def test_step_keys_depend_on_step():
+  rng = jax.random.key_data(jax.random.key(0))
+  keys = lambda step: jax.random.key_data(steps.step_keys(
+      types.SimpleNamespace(rng=rng, step=jnp.int32(step)), 2))
+  assert not np.array_equal(keys(4), keys(5))
+  np.testing.assert_array_equal(keys(4), keys(4))
