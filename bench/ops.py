@@ -37,7 +37,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from natjax.core import families, ops, spaces
-from natjax.kernels import windows
+from natjax.kernels import initializers, windows
+from natjax.kernels.norm import BatchStats
 
 
 def _median_ms(fn: Callable[..., Any], args: Sequence[Any], repeats: int) -> float:
@@ -51,10 +52,19 @@ def _median_ms(fn: Callable[..., Any], args: Sequence[Any], repeats: int) -> flo
   return 1e3 * statistics.median(times)
 
 
+_NORM = BatchStats()  # the supernet's normaliser: batch statistics, nothing kept
+
+
 def _random_params(name: str, channels: int, stride: int, seed: int) -> Dict[str, jax.Array]:
-  init = functools.partial(families.init_op_params, spec=ops.get_op(name), channels=channels,
-                           stride=stride)
-  return init(jax.random.key(seed))
+  spec = ops.get_op(name)
+  weights, _ = ops.family_of(spec).init(spec, channels, stride, _NORM)
+  return initializers.materialize_keyed(weights, jax.random.key(seed))
+
+
+def _apply(params: Dict[str, jax.Array], x: jax.Array, spec: ops.OpSpec, stride: int,
+           impl: str) -> jax.Array:
+  _, stats = ops.family_of(spec).init(spec, x.shape[-1], stride, _NORM)
+  return families.apply_op(params, stats, x, spec, stride, impl, _NORM)[0]
 
 
 def bench_ops(names: Sequence[str], impl: str, stride: int, channels: int, hw: int, batch: int,
@@ -68,10 +78,10 @@ def bench_ops(names: Sequence[str], impl: str, stride: int, channels: int, hw: i
   probe = jnp.asarray(rng.standard_normal((batch, out_hw, out_hw, channels)).astype(np.float32))
 
   def loss(p, x, spec):
-    return jnp.sum(families.apply_op(p, x, spec, stride, impl) * probe)
+    return jnp.sum(_apply(p, x, spec, stride, impl) * probe)
 
   def branch(i, operand):
-    return families.apply_op(operand[0][i], operand[1], specs[i], stride, impl)
+    return _apply(operand[0][i], operand[1], specs[i], stride, impl)
 
   branches = [functools.partial(branch, i) for i in range(len(specs))]
   if remat_branches:  # Residuals of every branch are then its inputs, shared by all branches.
@@ -84,7 +94,7 @@ def bench_ops(names: Sequence[str], impl: str, stride: int, channels: int, hw: i
 
   results = {}
   for i, (name, spec) in enumerate(zip(names, specs)):
-    fwd = jax.jit(functools.partial(families.apply_op, spec=spec, stride=stride, impl=impl))
+    fwd = jax.jit(functools.partial(_apply, spec=spec, stride=stride, impl=impl))
     fwd_bwd = jax.jit(jax.grad(functools.partial(loss, spec=spec), (0, 1)))
     results[name] = {
         "fwd_ms": _median_ms(fwd, (params[i], x), repeats),

@@ -53,7 +53,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from natjax.core import ops, sampler, spaces
+from natjax.core import ops, plan, sampler, spaces
 from natjax.nn import networks, supernet
 
 CONFIGS = {
@@ -90,7 +90,7 @@ def _sgd_step(loss_fn: Callable[..., jax.Array], optimizer: optax.GradientTransf
 
 
 def _mixed_edge(slot_params: supernet.Params, x: jax.Array, space: spaces.SearchSpace,
-                stride: int, impl: str, weights: jax.Array) -> jax.Array:
+                stride: int, impl: str, norm: Any, weights: jax.Array) -> jax.Array:
   """sum_o weights[o] * op_o(x) over every op of the space, for one slot.
 
   The ops run one after another in a `lax.scan` over the op index, each as the taken branch of a
@@ -99,7 +99,7 @@ def _mixed_edge(slot_params: supernet.Params, x: jax.Array, space: spaces.Search
   config; the arithmetic is the same.
   """
   def branch(name, x):
-    return supernet.edge_op(slot_params[name], x, ops.get_op(name), stride, impl)
+    return supernet.edge_op(slot_params[name], x, ops.get_op(name), stride, impl, norm)
 
   branches = [functools.partial(branch, name) for name in space.ops]
 
@@ -113,7 +113,7 @@ def _mixed_edge(slot_params: supernet.Params, x: jax.Array, space: spaces.Search
 
 
 def _mixture_cell(cell_params: supernet.Params, s0: jax.Array, s1: jax.Array, cell: Any,
-                  layout: supernet.CellLayout, space: spaces.SearchSpace, impl: str,
+                  layout: plan.CellLayout, space: spaces.SearchSpace, impl: str, norm: Any,
                   weights: jax.Array) -> jax.Array:
   """DARTS cell: node k sums, over every source j < k+2, sum_o weights[o] * op_o(state_j)."""
   del cell  # Every slot and op runs; the architecture is not read.
@@ -126,7 +126,7 @@ def _mixture_cell(cell_params: supernet.Params, s0: jax.Array, s1: jax.Array, ce
       else:
         group, index, stride = node["inner"], src - 2, 1
       slot_params = jax.tree.map(lambda a, i=index: a[i], group)
-      edge = _mixed_edge(slot_params, states[src], space, stride, impl, weights)
+      edge = _mixed_edge(slot_params, states[src], space, stride, impl, norm, weights)
       total = edge if total is None else total + edge
     states.append(total)
   return supernet.cell_output(states[2:], np.ones(space.num_nodes, bool))
@@ -136,7 +136,7 @@ def _mixture_loss(params: supernet.Params, x: jax.Array, y: jax.Array, alphas: j
                   arch: Any, config: supernet.SupernetConfig) -> jax.Array:
   space = spaces.get_space(config.space)
   cell_fn = functools.partial(_mixture_cell, space=space, impl=config.impl,
-                              weights=jax.nn.softmax(alphas))
+                              norm=config.normalizer(), weights=jax.nn.softmax(alphas))
   logits = supernet.forward(params, x, arch, config, cell_fn)
   return supernet.softmax_cross_entropy(logits, y)
 

@@ -52,16 +52,6 @@ class Genotype(NamedTuple):
   reduce_concat: Tuple[int, ...]
 
 
-def edge_slot(src: int, dst: int) -> int:
-  """Weight-sharing slot of edge (src -> dst): (dst-2)(dst+1)/2 + src (spec section 3.1)."""
-  return (dst - 2) * (dst + 1) // 2 + src
-
-
-def num_slots(num_nodes: int) -> int:
-  """Number of distinct (src, dst) slots in a cell with N intermediate nodes."""
-  return edge_slot(0, num_nodes + 2)
-
-
 def destinations(num_nodes: int) -> np.ndarray:
   """int32[E]: destination node of every edge position (edge e feeds node e // 2 + 2)."""
   return (np.arange(2 * num_nodes) // 2 + 2).astype(np.int32)

@@ -26,10 +26,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from natjax.core import ops
+from natjax.core import ops, plan
 from natjax.core.arch import Arch, Cell, Genotype, genotype_to_arch, infer_space
 from natjax.core.spaces import SearchSpace
 from natjax.errors import InputError, closest
+from natjax.kernels.units import conv_bn_cost, factorized_reduce_cost
 
 Int = Any  # A Python int or an int32 jax scalar (possibly traced).
 NETWORKS = ("cifar", "imagenet")
@@ -43,43 +44,8 @@ def out_size(size: Int, stride: int) -> Int:
   return (size + stride - 1) // stride
 
 
-def relu_conv_bn_cost(c_in: Int, c_out: Int, k: int, h_out: Int, w_out: Int) -> Tuple[Int, Int]:
-  """ReLU -> dense conv kxk (no bias) -> affine BN.
-
-  Args:
-    c_in, c_out: channels.
-    k: kernel side.
-    h_out, w_out: output resolution (pixels).
-
-  Returns:
-    (params, MAdds): k²·c_in·c_out + 2·c_out weights, k²·c_in·c_out·h_out·w_out multiply-adds.
-  """
-  weights = k * k * c_in * c_out
-  return weights + 2 * c_out, weights * h_out * w_out
-
-
-def dw_pw_bn_cost(c: Int, k: int, h_out: Int, w_out: Int) -> Tuple[Int, Int]:
-  """ReLU -> depthwise kxk -> pointwise 1x1 (c -> c) -> affine BN (one half of sep_conv)."""
-  weights = k * k * c + c * c
-  return weights + 2 * c, weights * h_out * w_out
-
-
-def factorized_reduce_cost(c_in: Int, c_out: Int, h_out: Int, w_out: Int) -> Tuple[Int, Int]:
-  """FactorizedReduce: two 1x1 stride-2 convs c_in -> c_out/2, concatenated, then affine BN.
-
-  Args:
-    c_in, c_out: channels (c_out even).
-    h_out, w_out: output resolution, ceil of half the input resolution.
-
-  Returns:
-    (params, MAdds).
-  """
-  weights = 2 * c_in * (c_out // 2)
-  return weights + 2 * c_out, weights * h_out * w_out
-
-
 def op_cost(spec: ops.OpSpec, c: Int, h: Int, w: Int, stride: int) -> Tuple[Int, Int]:
-  """Cost of one cell-edge op with c channels in and out (spec section 3.4).
+  """Cost of one cell-edge op with c channels in and out, from its family (`OpFamily.cost`).
 
   Args:
     spec: the op's registry entry.
@@ -90,22 +56,11 @@ def op_cost(spec: ops.OpSpec, c: Int, h: Int, w: Int, stride: int) -> Tuple[Int,
   Returns:
     (params, MAdds) with the arithmetic type of the inputs (Python int or int32).
   """
-  h_out, w_out = out_size(h, stride), out_size(w, stride)
-  k = spec.kernel
-  if spec.family == "conv":
-    return relu_conv_bn_cost(c, c, k, h_out, w_out)
-  if spec.family == "sep_conv":
-    # Two blocks; only the first depthwise is strided, so both run at the output resolution.
-    params, madds = dw_pw_bn_cost(c, k, h_out, w_out)
-    return 2 * params, 2 * madds
-  if spec.family == "dil_conv":
-    return dw_pw_bn_cost(c, k, h_out, w_out)
-  if spec.family == "skip" and stride == 2:
-    return factorized_reduce_cost(c, c, h_out, w_out)
-  return 0, 0  # Pools, identity skip, null.
+  return ops.family_of(spec).cost(spec, c, out_size(h, stride), out_size(w, stride), stride)
 
 
-def op_cost_table(space: SearchSpace, c: Int, h: Int, w: Int, stride: int) -> Tuple[jax.Array, jax.Array]:
+def op_cost_table(space: SearchSpace, c: Int, h: Int, w: Int,
+                  stride: int) -> Tuple[jax.Array, jax.Array]:
   """Per-op costs for a space's op list.
 
   Args:
@@ -124,9 +79,14 @@ def op_cost_table(space: SearchSpace, c: Int, h: Int, w: Int, stride: int) -> Tu
 # --------------------------------------------------------------------------- cells
 
 
+def _nodes_out(cell: Cell) -> jax.Array:
+  """int32[...]: number of nodes the cell concatenates."""
+  return jnp.sum(jnp.asarray(cell.concat), axis=-1, dtype=jnp.int32)
+
+
 def cell_channels(cell: Cell, c: Int) -> jax.Array:
   """Output channels of a cell: (number of concat nodes) · c. int32[...] over batch axes."""
-  return jnp.sum(jnp.asarray(cell.concat), axis=-1, dtype=jnp.int32) * c
+  return _nodes_out(cell) * c
 
 
 def edges_cost(cell: Cell, space: SearchSpace, c: int, h: int, w: int,
@@ -177,8 +137,8 @@ def preprocess_cost(c_pp: Int, c_p: Int, c: int, h: int, w: int,
   if reduction_prev:
     p0, m0 = factorized_reduce_cost(c_pp, c, h, w)
   else:
-    p0, m0 = relu_conv_bn_cost(c_pp, c, 1, h, w)
-  p1, m1 = relu_conv_bn_cost(c_p, c, 1, h, w)
+    p0, m0 = conv_bn_cost(c_pp, c, 1, h, w)
+  p1, m1 = conv_bn_cost(c_p, c, 1, h, w)
   return p0 + p1, m0 + m1
 
 
@@ -211,22 +171,23 @@ class NetworkConfig:
 
   Attributes:
     c: initial node channels C.
-    layers: number of cells.
-    reductions: indices of the reduction cells (channels double there).
+    layers: number of cells; reductions at layers//3 and 2*layers//3 (`natjax.core.plan`).
     image_size: input side (pixels).
     num_classes: classifier outputs.
   """
   c: int
   layers: int
-  reductions: Tuple[int, ...]
   image_size: int
   num_classes: int
 
+  @property
+  def reductions(self) -> Tuple[int, int]:
+    """Indices of the reduction cells (channels double there)."""
+    return plan.reduction_cells(self.layers)
 
-CIFAR = NetworkConfig(c=36, layers=20, reductions=(20 // 3, 2 * 20 // 3), image_size=32,
-                      num_classes=10)
-IMAGENET = NetworkConfig(c=48, layers=14, reductions=(14 // 3, 2 * 14 // 3), image_size=224,
-                         num_classes=1000)
+
+CIFAR = NetworkConfig(c=36, layers=20, image_size=32, num_classes=10)
+IMAGENET = NetworkConfig(c=48, layers=14, image_size=224, num_classes=1000)
 _CONFIGS = {"cifar": CIFAR, "imagenet": IMAGENET}
 
 
@@ -251,17 +212,18 @@ def _stem_terms(network: str,
   c, size = cfg.c, cfg.image_size
   if network == "cifar":
     c_stem = 3 * c  # stem_multiplier = 3
-    return [relu_conv_bn_cost(3, c_stem, 3, size, size)], c_stem, c_stem, size, False
+    return [conv_bn_cost(3, c_stem, 3, size, size)], c_stem, c_stem, size, False
   # ImageNet: stem0 = conv s2 (3 -> C/2)+BN+ReLU+conv s2 (C/2 -> C)+BN; stem1 = ReLU+conv s2+BN.
   h0 = out_size(size, 2)
   h1 = out_size(h0, 2)
   h2 = out_size(h1, 2)
-  terms = [relu_conv_bn_cost(3, c // 2, 3, h0, h0), relu_conv_bn_cost(c // 2, c, 3, h1, h1),
-           relu_conv_bn_cost(c, c, 3, h2, h2)]
+  terms = [conv_bn_cost(3, c // 2, 3, h0, h0), conv_bn_cost(c // 2, c, 3, h1, h1),
+           conv_bn_cost(c, c, 3, h2, h2)]
   return terms, c, c, h2, True
 
 
-def network_terms(arch: Arch, space: SearchSpace, network: str = "cifar") -> Tuple[jax.Array, jax.Array]:
+def network_terms(arch: Arch, space: SearchSpace,
+                  network: str = "cifar") -> Tuple[jax.Array, jax.Array]:
   """Every cost term of a stand-alone network, exact in int32.
 
   Args:
@@ -273,27 +235,25 @@ def network_terms(arch: Arch, space: SearchSpace, network: str = "cifar") -> Tup
     (params, MAdds): int32[..., T], one entry per stem conv, per cell and for the classifier.
   """
   cfg = network_config(network)
-  stem, c_pp, c_p, h, reduction_prev = _stem_terms(network, cfg)
+  stem, c_stem, _, h, reduction_prev = _stem_terms(network, cfg)
   batch = jnp.shape(arch.normal.op)[:-1]
   terms = [tuple(jnp.full(batch, x, jnp.int32) for x in t) for t in stem]
-  c = cfg.c
-  for layer in range(cfg.layers):
-    reduction = layer in cfg.reductions
-    if reduction:
-      c *= 2
-    cell = arch.reduce if reduction else arch.normal
-    terms.append(cell_cost(cell, space, c_pp, c_p, c, h, h, reduction, reduction_prev))
-    c_pp, c_p = c_p, cell_channels(cell, c)
-    h = out_size(h, 2) if reduction else h
-    reduction_prev = reduction
-  # Global average pooling, then Linear(c_p -> num_classes) with bias.
-  terms.append((c_p * cfg.num_classes + cfg.num_classes, c_p * cfg.num_classes))
+  cell_of = lambda reduction: arch.reduce if reduction else arch.normal
+  layouts = plan.cell_layouts(cfg.layers, cfg.c, c_stem, lambda r: _nodes_out(cell_of(r)),
+                              reduction_prev, h)
+  for layout in layouts:
+    terms.append(cell_cost(cell_of(layout.reduction), space, layout.c_pp, layout.c_p, layout.c,
+                           layout.size, layout.size, layout.reduction, layout.reduction_prev))
+  # Global average pooling, then Linear(c_last -> num_classes) with bias.
+  c_last = layouts[-1].c_out
+  terms.append((c_last * cfg.num_classes + cfg.num_classes, c_last * cfg.num_classes))
   params = jnp.stack([jnp.broadcast_to(p, batch) for p, _ in terms], axis=-1)
   madds = jnp.stack([jnp.broadcast_to(m, batch) for _, m in terms], axis=-1)
   return params.astype(jnp.int32), madds.astype(jnp.int32)
 
 
-def network_cost(arch: Arch, space: SearchSpace, network: str = "cifar") -> Tuple[jax.Array, jax.Array]:
+def network_cost(arch: Arch, space: SearchSpace,
+                 network: str = "cifar") -> Tuple[jax.Array, jax.Array]:
   """Parameters and MAdds of an architecture in a stand-alone network (no auxiliary head).
 
   Jit-able (with `space` and `network` static) and vmappable over a batch of architectures.
@@ -328,7 +288,8 @@ def genotype_cost(genotype: Genotype, network: str = "cifar") -> Dict[str, int]:
           "madds": int(np.asarray(madds, np.int64).sum())}
 
 
-def exact_costs(archs: Arch, space: SearchSpace, network: str = "cifar") -> Tuple[np.ndarray, np.ndarray]:
+def exact_costs(archs: Arch, space: SearchSpace,
+                network: str = "cifar") -> Tuple[np.ndarray, np.ndarray]:
   """Exact network costs of architectures with any leading axes, summed on the host.
 
   The per-term int32 arrays come from one jitted `network_terms` per (space, network) and are

@@ -1,6 +1,26 @@
-"""Op families: what each kind of edge op computes and which weights it holds.
+"""Op families: what a kind of edge op computes, holds and costs, registered by name.
 
-Families and their released semantics (spec section 3.4; C channels in and out):
+An op (`natjax.core.ops.OpSpec`: a name, a family, a kernel size) is an instance of a family. The
+family is one registered `OpFamily` object holding everything natjax needs of that kind of op:
+
+  init            (spec, C, stride, norm) -> (params, stats), as weight descriptions
+                  (`natjax.kernels.initializers`); the supernet draws them per slot, the
+                  retraining networks once per edge.
+  apply           (params, stats, x, spec, stride, impl, norm) -> (y, stats): f32[B, H, W, C] ->
+                  f32[B, ceil(H/stride), ceil(W/stride), C], in either kernel form (`impl`).
+  cost            (spec, C, H_out, W_out, stride) -> (params, MAdds) of the op in the stand-alone
+                  network (BN affine counted, MAdds of convs at output resolution; the cost model's
+                  conventions, `natjax.core.costs`).
+  reference_cost  (spec, C, H*W) -> (params, MAdds) at stride 1 with BN ignored and pooling and
+                  identity work counted: the figure the transition-rule check compares
+                  (spec section 4.3; `natjax.core.rules`).
+
+`norm` is a normaliser (`natjax.kernels.norm`): the supernet passes `BatchStats` (non-affine, batch
+statistics), the retraining networks `RunningStats` (affine, running statistics threaded in and
+out), so a family is written once for both. Every field is required: a family without a cost
+cannot be registered, and no code path falls back to a zero cost.
+
+Built-in families and their released semantics (spec section 3.4; C channels in and out):
   conv      ReLU -> conv kxk (pad k//2, stride s, no bias) -> BN
   sep_conv  [ReLU -> depthwise kxk (stride s) -> pointwise 1x1 -> BN] twice (second at stride 1)
   dil_conv  ReLU -> depthwise kxk dilation 2 (pad k-1, stride s) -> pointwise 1x1 -> BN
@@ -9,127 +29,221 @@ Families and their released semantics (spec section 3.4; C channels in and out):
   skip      identity at stride 1; FactorizedReduce at stride 2
   null      zeros of the output shape
 
-Batch norm uses batch statistics and no affine parameters; the supernet adds whatever
-normalisation follows pools.
-
-Parameter pytrees (`init_op_params`), for C channels in and out:
+Weights, for C channels in and out (BN's params, if the normaliser has any, beside them):
   conv      {'w': f32[k, k, C, C]}
-  sep_conv  {'dw1': f32[k, k, C], 'pw1': f32[C, C], 'dw2': f32[k, k, C], 'pw2': f32[C, C]}
+  sep_conv  {'block1': {'dw': f32[k, k, C], 'pw': f32[C, C]}, 'block2': {same}}
   dil_conv  {'dw': f32[k, k, C], 'pw': f32[C, C]}
   skip      {} at stride 1; {'w1': f32[C, C//2], 'w2': f32[C, C//2]} at stride 2
   pools     {}
   null      {}
-Pointwise weights are [Cin, Cout]; depthwise weights are [kh, kw, C].
 """
 
 from __future__ import annotations
 
-from typing import Dict
+import dataclasses
+from typing import Any, Callable, Dict, Tuple
 
 import jax
 import jax.numpy as jnp
 
-from natjax.errors import InputError
-from natjax.kernels import conv, norm, pool
-from natjax.kernels.initializers import he_normal
-from natjax.core.ops import OpSpec
+from natjax.errors import InputError, closest
+from natjax.kernels import pool, units
+from natjax.kernels.norm import Normalizer
 from natjax.kernels.windows import check_impl
+from natjax.registry import Registry
 
-Params = Dict[str, jax.Array]
+Params = Dict[str, Any]
+Spec = Any  # natjax.core.ops.OpSpec: .name, .family, .kernel, .dilation are read.
+_REQUIRED = {
+    "init": "(spec, channels, stride, norm) -> (params, stats)",
+    "apply": "(params, stats, x, spec, stride, impl, norm) -> (y, stats)",
+    "cost": "(spec, channels, h_out, w_out, stride) -> (params, madds)",
+    "reference_cost": "(spec, channels, hw) -> (params, madds)",
+}
 
 
-def init_op_params(key: jax.Array, spec: OpSpec, channels: int, stride: int = 1) -> Params:
-  """Weights of one op with `channels` in and out (layouts in the module docstring).
+@dataclasses.dataclass(frozen=True)
+class OpFamily:
+  """One kind of edge op (the module docstring says what each function takes and returns).
 
-  Sizes follow the cost model: conv k^2 C^2; sep_conv 2(k^2 C + C^2); dil_conv k^2 C + C^2;
-  skip at stride 2 (FactorizedReduce) 2 * C * C/2; everything else none. BN holds no weights.
-
-  Args:
-    key: PRNG key.
-    spec: the op.
-    channels: C; must be even for skip at stride 2.
-    stride: 1 or 2.
-
-  Returns:
-    A dict of f32 arrays, possibly empty.
+  Attributes:
+    name: registry key, e.g. 'sep_conv'.
+    init, apply, cost, reference_cost: the family's functions.
+    kernel: whether its ops name an odd kernel size k >= 1 (skip and null take none: k = 0).
+    dilation: the dilation every op of the family has.
+    supernet_norm: the supernet follows the op by a non-affine BN (spec section 6: pools).
+    identity_strides: strides at which the op returns its input unchanged (skip: (1,)); the
+      retraining networks apply no drop-path there.
+    zero: the op's output is zeros whatever its input (null); no drop-path either.
   """
-  c, k = channels, spec.kernel
-  keys = jax.random.split(key, 4)
-  if spec.family == "conv":
-    return {"w": he_normal(keys[0], (k, k, c, c), k * k * c)}
-  if spec.family == "sep_conv":
-    return {"dw1": he_normal(keys[0], (k, k, c), k * k), "pw1": he_normal(keys[1], (c, c), c),
-            "dw2": he_normal(keys[2], (k, k, c), k * k), "pw2": he_normal(keys[3], (c, c), c)}
-  if spec.family == "dil_conv":
-    return {"dw": he_normal(keys[0], (k, k, c), k * k), "pw": he_normal(keys[1], (c, c), c)}
-  if spec.family == "skip" and stride == 2:
-    if c % 2:
-      raise InputError(f"FactorizedReduce needs an even channel count, got {c}")
-    return {"w1": he_normal(keys[0], (c, c // 2), c), "w2": he_normal(keys[1], (c, c // 2), c)}
-  return {}
+  name: str
+  init: Callable[..., Tuple[Params, Params]]
+  apply: Callable[..., Tuple[jax.Array, Params]]
+  cost: Callable[..., Tuple[Any, Any]]
+  reference_cost: Callable[..., Tuple[int, int]]
+  kernel: bool = True
+  dilation: int = 1
+  supernet_norm: bool = False
+  identity_strides: Tuple[int, ...] = ()
+  zero: bool = False
+
+  def drops_path(self, stride: int) -> bool:
+    """Whether drop-path applies to this op's output at `stride` (not to identities or zeros)."""
+    return not (self.zero or stride in self.identity_strides)
 
 
-def factorized_reduce(params: Params, x: jax.Array, impl: str = "shift") -> jax.Array:
-  """FactorizedReduce: ReLU -> [1x1/2 conv of x, 1x1/2 conv of x[:, 1:, 1:]] -> concat -> BN.
-
-  An odd H (resp. W) is first zero-padded by one row (column) on the top (left), as the authors'
-  code does (`F.pad(x, (1, 0, 1, 0))`, applied there when H is odd); both branches then have
-  ceil(H/2) rows, the stride-2 size of every other op. Padding bottom/right would also align the
-  shapes but sample different pixels; we follow the reference. Each axis is padded on its own,
-  which equals the reference for square inputs.
-
-  Args:
-    params: {'w1': f32[C, C//2], 'w2': f32[C, C//2]}.
-    x: f32[N, H, W, C], NHWC.
-    impl: 'lax' or 'shift'.
-
-  Returns:
-    f32[N, ceil(H/2), ceil(W/2), C]; channels [:C//2] come from x, [C//2:] from the shifted x.
-  """
-  x = jax.nn.relu(x)
-  _, h, w, _ = x.shape
-  x = jnp.pad(x, ((0, 0), (h % 2, 0), (w % 2, 0), (0, 0)))
-  a = conv.conv(x, params["w1"][None, None], 2, impl)
-  b = conv.conv(x[:, 1:, 1:, :], params["w2"][None, None], 2, impl)
-  return norm.batch_norm(jnp.concatenate([a, b], axis=-1))
+_REGISTRY: Registry[OpFamily] = Registry("op family")
 
 
-def _sep_block(x, dw, pw, stride, impl):
-  y = conv.depthwise_conv(jax.nn.relu(x), dw, stride, 1, impl)
-  return norm.batch_norm(conv.pointwise_conv(y, pw, impl))
+def register_op_family(family: OpFamily) -> OpFamily:
+  """Adds a family; every function must be given (one InputError line names the missing one)."""
+  if not isinstance(family, OpFamily):
+    raise InputError(f"register_op_family: expected an OpFamily, got {type(family).__name__}")
+  if not isinstance(family.name, str) or not family.name:
+    raise InputError("op family: the name must be a non-empty string")
+  for field, signature in _REQUIRED.items():
+    if not callable(getattr(family, field)):
+      raise InputError(f"op family '{family.name}': missing {field}, a function {signature}")
+  if not isinstance(family.dilation, int) or family.dilation < 1:
+    raise InputError(f"op family '{family.name}': dilation must be an integer >= 1, got"
+                     f" {family.dilation!r}")
+  return _REGISTRY.add(family.name, family)
 
 
-def apply_op(params: Params, x: jax.Array, spec: OpSpec, stride: int = 1,
-             impl: str = "shift") -> jax.Array:
-  """Runs one op (spec section 3.4) with C channels in and out.
+def get_family(name: str) -> OpFamily:
+  """A registered family; InputError naming the closest one and how to register otherwise."""
+  if name not in _REGISTRY:
+    raise InputError(f"unknown op family '{name}'{closest(name, _REGISTRY.names())}; register it"
+                     f" with register_op_family first; families: {', '.join(_REGISTRY.names())}")
+  return _REGISTRY.get(name)
 
-  Args:
-    params: the op's weights from `init_op_params(key, spec, C, stride)`.
-    x: f32[N, H, W, C], NHWC.
-    spec: the op.
-    stride: 1 or 2 (2 only on reduction-cell edges leaving the cell inputs).
-    impl: 'lax' or 'shift'.
 
-  Returns:
-    f32[N, H, W, C] at stride 1, f32[N, ceil(H/2), ceil(W/2), C] at stride 2, for every op.
-  """
+def registered_families() -> Tuple[str, ...]:
+  """Names of every registered family, in registration order."""
+  return _REGISTRY.names()
+
+
+def apply_op(params: Params, stats: Params, x: jax.Array, spec: Spec, stride: int, impl: str,
+             norm: Normalizer) -> Tuple[jax.Array, Params]:
+  """Runs one op through its family after checking `impl` (`OpFamily.apply`)."""
   check_impl(impl)
-  family, k = spec.family, spec.kernel
-  if family == "conv":
-    return norm.batch_norm(conv.conv(jax.nn.relu(x), params["w"], stride, impl))
-  if family == "sep_conv":
-    y = _sep_block(x, params["dw1"], params["pw1"], stride, impl)
-    return _sep_block(y, params["dw2"], params["pw2"], 1, impl)
-  if family == "dil_conv":
-    y = conv.depthwise_conv(jax.nn.relu(x), params["dw"], stride, spec.dilation, impl)
-    return norm.batch_norm(conv.pointwise_conv(y, params["pw"], impl))
-  if family == "max_pool":
-    return pool.max_pool(x, k, stride, impl)
-  if family == "avg_pool":
-    return pool.avg_pool(x, k, stride, impl)
-  if family == "skip":
-    return x if stride == 1 else factorized_reduce(params, x, impl)
-  if family == "null":
-    n, h, w, c = x.shape
-    return jnp.zeros((n, -(-h // stride), -(-w // stride), c), x.dtype)
-  raise InputError(f"op '{spec.name}': no kernel for family '{family}'")
+  return get_family(spec.family).apply(params, stats, x, spec, stride, impl, norm)
+
+
+# --------------------------------------------------------------------------- built-in families
+
+
+def _none(spec: Spec, c: int, stride: int, norm: Normalizer) -> Tuple[Params, Params]:
+  return {}, {}
+
+
+def _free(spec: Spec, c: Any, h_out: Any, w_out: Any, stride: int) -> Tuple[int, int]:
+  return 0, 0
+
+
+def _conv_init(spec, c, stride, norm):
+  return units.conv_bn_weights(spec.kernel, c, c, norm)
+
+
+def _conv_apply(params, stats, x, spec, stride, impl, norm):
+  return units.conv_bn(params, stats, jax.nn.relu(x), stride, impl, norm)
+
+
+def _conv_cost(spec, c, h_out, w_out, stride):
+  return units.conv_bn_cost(c, c, spec.kernel, h_out, w_out)
+
+
+def _conv_reference(spec, c, hw):
+  params = spec.kernel * spec.kernel * c * c
+  return params, params * hw
+
+
+def _sep_init(spec, c, stride, norm):
+  (p1, s1), (p2, s2) = (units.dw_pw_bn_weights(spec.kernel, c, norm) for _ in range(2))
+  return {"block1": p1, "block2": p2}, {"block1": s1, "block2": s2}
+
+
+def _sep_apply(params, stats, x, spec, stride, impl, norm):
+  y, s1 = units.relu_dw_pw_bn(params["block1"], stats["block1"], x, stride, 1, impl, norm)
+  y, s2 = units.relu_dw_pw_bn(params["block2"], stats["block2"], y, 1, 1, impl, norm)
+  return y, {"block1": s1, "block2": s2}
+
+
+def _sep_cost(spec, c, h_out, w_out, stride):
+  # Only the first depthwise is strided, so both blocks run at the output resolution.
+  params, madds = units.dw_pw_bn_cost(c, spec.kernel, h_out, w_out)
+  return 2 * params, 2 * madds
+
+
+def _sep_reference(spec, c, hw):
+  params = 2 * (spec.kernel * spec.kernel * c + c * c)
+  return params, params * hw
+
+
+def _dil_init(spec, c, stride, norm):
+  return units.dw_pw_bn_weights(spec.kernel, c, norm)
+
+
+def _dil_apply(params, stats, x, spec, stride, impl, norm):
+  return units.relu_dw_pw_bn(params, stats, x, stride, spec.dilation, impl, norm)
+
+
+def _dil_cost(spec, c, h_out, w_out, stride):
+  return units.dw_pw_bn_cost(c, spec.kernel, h_out, w_out)
+
+
+def _dil_reference(spec, c, hw):
+  params = spec.kernel * spec.kernel * c + c * c
+  return params, params * hw
+
+
+def _pool_reference(spec, c, hw):
+  return 0, spec.kernel * spec.kernel * c * hw
+
+
+def _max_pool_apply(params, stats, x, spec, stride, impl, norm):
+  return pool.max_pool(x, spec.kernel, stride, impl), stats
+
+
+def _avg_pool_apply(params, stats, x, spec, stride, impl, norm):
+  return pool.avg_pool(x, spec.kernel, stride, impl), stats
+
+
+def _skip_init(spec, c, stride, norm):
+  return units.factorized_reduce_weights(c, c, norm) if stride == 2 else ({}, {})
+
+
+def _skip_apply(params, stats, x, spec, stride, impl, norm):
+  if stride == 1:
+    return x, stats
+  return units.factorized_reduce(params, stats, x, impl, norm)
+
+
+def _skip_cost(spec, c, h_out, w_out, stride):
+  return units.factorized_reduce_cost(c, c, h_out, w_out) if stride == 2 else (0, 0)
+
+
+def _skip_reference(spec, c, hw):
+  return 0, c * hw
+
+
+def _null_apply(params, stats, x, spec, stride, impl, norm):
+  n, h, w, c = x.shape
+  return jnp.zeros((n, -(-h // stride), -(-w // stride), c), x.dtype), stats
+
+
+def _null_reference(spec, c, hw):
+  return 0, 0
+
+
+for _family in (
+    OpFamily("conv", _conv_init, _conv_apply, _conv_cost, _conv_reference),
+    OpFamily("sep_conv", _sep_init, _sep_apply, _sep_cost, _sep_reference),
+    OpFamily("dil_conv", _dil_init, _dil_apply, _dil_cost, _dil_reference, dilation=2),
+    OpFamily("max_pool", _none, _max_pool_apply, _free, _pool_reference, supernet_norm=True),
+    OpFamily("avg_pool", _none, _avg_pool_apply, _free, _pool_reference, supernet_norm=True),
+    OpFamily("skip", _skip_init, _skip_apply, _skip_cost, _skip_reference, kernel=False,
+             identity_strides=(1,)),
+    OpFamily("null", _none, _null_apply, _free, _null_reference, kernel=False, zero=True),
+):
+  register_op_family(_family)

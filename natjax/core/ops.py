@@ -1,18 +1,10 @@
 """Operation registry: what each op of a cell edge is.
 
 An op is known by name only at the edges of natjax (parsing, JSON, drawing, messages); inside
-traced code it is an index into a search space's op list (`natjax.core.spaces`). This module holds the
-description every other module reads: the op's family, kernel size and dilation. Research forks
-add an op with `register_op`; its kernel and cost live beside the built-in ones.
-
-Families and their released semantics (spec section 3.4; C channels in and out):
-  conv      ReLU -> conv kxk (pad k//2, stride s, no bias) -> BN
-  sep_conv  [ReLU -> depthwise kxk (stride s) -> pointwise 1x1 -> BN] twice (second at stride 1)
-  dil_conv  ReLU -> depthwise kxk dilation 2 (pad k-1, stride s) -> pointwise 1x1 -> BN
-  max_pool  max pool kxk, pad k//2, stride s
-  avg_pool  avg pool kxk, pad k//2, stride s, padding excluded from the average
-  skip      identity at stride 1; FactorizedReduce at stride 2
-  null      zeros of the output shape
+traced code it is an index into a search space's op list (`natjax.core.spaces`). An op is an
+instance of a registered family (`natjax.core.families`: what the op computes, holds and costs)
+with a kernel size and a dilation. Research forks add an op with `register_op`, and a new kind of
+op with `register_op_family` first.
 """
 
 from __future__ import annotations
@@ -20,10 +12,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Tuple
 
-from natjax.errors import InputError, closest
+from natjax.core import families
+from natjax.core.families import OpFamily
+from natjax.errors import InputError
 from natjax.registry import Registry
-
-FAMILIES = ("conv", "sep_conv", "dil_conv", "max_pool", "avg_pool", "skip", "null")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,41 +24,44 @@ class OpSpec:
 
   Attributes:
     name: the op's name in genotypes, e.g. 'sep_conv_3x3'.
-    family: one of FAMILIES.
-    kernel: spatial kernel size k (0 for skip and null).
-    dilation: 2 for dil_conv, 1 otherwise.
+    family: a registered family's name (`natjax.core.families`).
+    kernel: spatial kernel size k (0 for families without a kernel: skip, null).
+    dilation: the family's dilation (2 for dil_conv, 1 otherwise).
   """
   name: str
   family: str
   kernel: int = 0
   dilation: int = 1
 
-  @property
-  def is_parametric(self) -> bool:
-    """Whether the op holds weights at stride 1 (skip holds some at stride 2)."""
-    return self.family in ("conv", "sep_conv", "dil_conv")
-
-  @property
-  def is_pool(self) -> bool:
-    return self.family in ("max_pool", "avg_pool")
-
 
 _REGISTRY: Registry[OpSpec] = Registry("op")
 
 
 def register_op(spec: OpSpec) -> OpSpec:
-  """Adds an op to the registry; fails loudly on a bad or conflicting description."""
-  if spec.family not in FAMILIES:
-    raise InputError(f"op '{spec.name}': unknown family '{spec.family}'"
-                     f"{closest(spec.family, FAMILIES)}; families are {', '.join(FAMILIES)}")
-  if spec.family in ("skip", "null"):
+  """Adds an op to the registry; fails loudly on a bad or conflicting description.
+
+  Raises:
+    InputError: an unregistered family (register it first with `register_op_family`), a kernel
+      size the family does not take, or a dilation other than the family's.
+  """
+  try:
+    family = families.get_family(spec.family)
+  except InputError as err:
+    raise InputError(f"op '{spec.name}': {err}") from None
+  if not family.kernel:
     if spec.kernel != 0:
       raise InputError(f"op '{spec.name}': family '{spec.family}' takes no kernel")
   elif spec.kernel < 1 or spec.kernel % 2 == 0:
     raise InputError(f"op '{spec.name}': kernel must be a positive odd integer, got {spec.kernel}")
-  if spec.dilation != (2 if spec.family == "dil_conv" else 1):
-    raise InputError(f"op '{spec.name}': dilation {spec.dilation} does not fit family '{spec.family}'")
+  if spec.dilation != family.dilation:
+    raise InputError(f"op '{spec.name}': dilation {spec.dilation} does not fit family"
+                     f" '{spec.family}' (dilation {family.dilation})")
   return _REGISTRY.add(spec.name, spec)
+
+
+def family_of(spec: OpSpec) -> OpFamily:
+  """The registered family of an op."""
+  return families.get_family(spec.family)
 
 
 def get_op(name: str) -> OpSpec:

@@ -14,7 +14,8 @@ where cost is the reference per-op cost of spec section 4.3. Coverage of a searc
 vocabulary is checked when the rule is compiled to a boolean mask over that space.
 
 Built-in rules (spec sections 4.1, 4.2):
-  nat    released NAT: every op o allows (null, o, skip_connect), the 3-way action head order.
+  nat    released NAT: every op o allows (null, o, skip_connect), the 3-way action head order;
+         defined for every op, including those registered after it (`EveryOp`).
   natpp  the NAT++ two-level dictionary, row order as in the released code.
 """
 
@@ -23,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from typing import Dict, FrozenSet, Mapping, Optional, Tuple, Union
+from typing import Callable, Dict, FrozenSet, Iterator, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
@@ -42,6 +43,39 @@ REF_WIDTH = 32
 Transition = Tuple[str, str]
 
 
+class EveryOp(Mapping[str, Tuple[str, ...]]):
+  """A late-bound table: the row of every registered op, computed from the op's name when read.
+
+  Its keys are the ops registered when it is read, so a rule built on it (`nat`) covers ops
+  registered after it; repeated names in a row are merged, first occurrence kept.
+  """
+
+  def __init__(self, row: Callable[[str], Tuple[str, ...]]):
+    """`row(op_name)` -> the ordered outputs of that op."""
+    self._row = row
+
+  def __getitem__(self, op_name: str) -> Tuple[str, ...]:
+    if op_name not in ops.registered_ops():
+      raise KeyError(op_name)
+    return tuple(dict.fromkeys(self._row(op_name)))
+
+  def __iter__(self) -> Iterator[str]:
+    return iter(ops.registered_ops())
+
+  def __len__(self) -> int:
+    return len(ops.registered_ops())
+
+  def __eq__(self, other: object) -> bool:
+    if isinstance(other, EveryOp):
+      return self._row is other._row
+    return isinstance(other, Mapping) and dict(self.items()) == dict(other.items())
+
+  __hash__ = None
+
+  def __repr__(self) -> str:
+    return f"EveryOp({getattr(self._row, '__name__', self._row)})"
+
+
 @dataclasses.dataclass(frozen=True)
 class Rule:
   """A transition rule.
@@ -49,7 +83,8 @@ class Rule:
   Attributes:
     name: registry key.
     allowed: input op name -> ordered tuple of allowed output op names; the order is the order of
-      the masked softmax entries.
+      the masked softmax entries. An `EveryOp` table binds late: its rows are read when the rule
+      is compiled against a space, and checked there.
     declared_increases: (from, to) transitions that are allowed although they raise cost.
     kind: 'actions' for NAT's 3-way {null, keep, skip} head, 'mask' for NAT++'s masked head over
       the full vocabulary.
@@ -60,8 +95,9 @@ class Rule:
   kind: str = "mask"
 
   def __post_init__(self):
-    object.__setattr__(self, "allowed",
-                       {str(k): tuple(v) for k, v in dict(self.allowed).items()})
+    if not isinstance(self.allowed, EveryOp):
+      object.__setattr__(self, "allowed",
+                         {str(k): tuple(v) for k, v in dict(self.allowed).items()})
     object.__setattr__(self, "declared_increases",
                        frozenset(tuple(t) for t in self.declared_increases))
 
@@ -77,28 +113,12 @@ def reference_op_cost(op_name: str) -> Tuple[int, int]:
     op_name: a registered op name.
 
   Returns:
-    (params, madds): conv weight count (BN ignored) and multiply-adds. Convs: madds = params*H*W;
-    pooling: k^2*C*H*W madds and no params; skip: C*H*W madds; null: nothing.
+    (params, madds) from the op's family (`OpFamily.reference_cost`): conv weight count (BN
+    ignored) and multiply-adds. Built-in families: convs madds = params*H*W; pooling k^2*C*H*W
+    madds and no params; skip C*H*W madds; null nothing.
   """
   spec = ops.get_op(op_name)
-  c, hw, k = REF_CHANNELS, REF_HEIGHT * REF_WIDTH, spec.kernel
-  if spec.family == "conv":
-    params = k * k * c * c
-  elif spec.family == "sep_conv":
-    params = 2 * (k * k * c + c * c)
-  elif spec.family == "dil_conv":
-    params = k * k * c + c * c
-  else:
-    params = 0
-  if spec.is_parametric:
-    madds = params * hw
-  elif spec.is_pool:
-    madds = k * k * c * hw
-  elif spec.family == "skip":
-    madds = c * hw
-  else:
-    madds = 0
-  return params, madds
+  return ops.family_of(spec).reference_cost(spec, REF_CHANNELS, REF_HEIGHT * REF_WIDTH)
 
 
 def transition_raises_cost(src: str, dst: str) -> bool:
@@ -152,10 +172,15 @@ def validate_rule(rule: Rule, source: Optional[str] = None) -> Rule:
     _check_op(dst, where, "in declared_increases")
   for src, dsts in rule.allowed.items():
     for dst in dsts:
-      if transition_raises_cost(src, dst) and (src, dst) not in rule.declared_increases:
-        raise InputError(f"{where}: transition {src} -> {dst} raises cost "
-                         f"({_cost_str(src)} -> {_cost_str(dst)}) and is not declared")
+      _check_cost(rule, src, dst, where)
   return rule
+
+
+def _check_cost(rule: Rule, src: str, dst: str, where: str) -> None:
+  """Raises unless src -> dst is cost-non-increasing or declared by the rule."""
+  if transition_raises_cost(src, dst) and (src, dst) not in rule.declared_increases:
+    raise InputError(f"{where}: transition {src} -> {dst} raises cost "
+                     f"({_cost_str(src)} -> {_cost_str(dst)}) and is not declared")
 
 
 def _cost_str(op_name: str) -> str:
@@ -292,15 +317,23 @@ def load_rule_json(path: str) -> Rule:
 
 
 def _space_rows(rule: Rule, space: SearchSpace) -> Tuple[Tuple[int, ...], ...]:
-  """Per op of the space, the allowed output indices in rule order, restricted to the space."""
+  """Per op of the space, the allowed output indices in rule order, restricted to the space.
+
+  Rows of a late-bound table (`EveryOp`) are computed and checked for cost here; a static table
+  was checked when the rule was registered or loaded.
+  """
+  late = isinstance(rule.allowed, EveryOp)
   rows = []
   for src in space.ops:
     if src not in rule.allowed:
       raise InputError(f"rule '{rule.name}' has no row for op '{src}' of space '{space.name}'")
-    row = tuple(space.ops.index(dst) for dst in rule.allowed[src] if dst in space.ops)
+    row = tuple(dst for dst in rule.allowed[src] if dst in space.ops)
     if not row:
       raise InputError(f"rule '{rule.name}': row '{src}' allows no op of space '{space.name}'")
-    rows.append(row)
+    if late:
+      for dst in row:
+        _check_cost(rule, src, dst, _where(rule.name, None))
+    rows.append(tuple(space.ops.index(dst) for dst in row))
   return tuple(rows)
 
 
@@ -371,12 +404,14 @@ def format_rule(rule: Rule, space: Optional[SearchSpace] = None, as_json: bool =
 # Built-in rules.
 
 
+def _null_itself_skip(op_name: str) -> Tuple[str, ...]:
+  return ("null", op_name, "skip_connect")
+
+
 def _nat_rule() -> Rule:
-  """NAT: (null, keep, skip) for every registered op, duplicates merged (spec section 4.1)."""
-  allowed = {}
-  for op in ops.registered_ops():
-    allowed[op] = tuple(dict.fromkeys(("null", op, "skip_connect")))
-  return Rule("nat", allowed, frozenset({("null", "skip_connect")}), "actions")
+  """NAT: (null, keep, skip) for every op, duplicates merged (spec section 4.1); bound late, so
+  it covers ops registered after it."""
+  return Rule("nat", EveryOp(_null_itself_skip), frozenset({("null", "skip_connect")}), "actions")
 
 
 def _natpp_rule() -> Rule:

@@ -57,10 +57,13 @@ import numpy as np
 import optax
 from jax import lax
 
-from natjax.core import costs, families, ops
+from natjax.core import costs, families, ops, plan
 from natjax.core.arch import Genotype, make_genotype
-from natjax.kernels import conv, windows
+from natjax.core.plan import CellLayout
 from natjax.errors import InputError, closest
+from natjax.kernels import conv, units, windows
+from natjax.kernels.initializers import linear_weight, materialize_pooled
+from natjax.kernels.norm import RunningStats
 
 Params = Dict[str, Any]
 NETWORKS = ("cifar", "imagenet")
@@ -120,13 +123,13 @@ class EvalNetConfig:
 
   @property
   def reductions(self) -> Tuple[int, int]:
-    """Indices of the reduction cells."""
-    return (self.num_cells // 3, 2 * self.num_cells // 3)
+    """Indices of the reduction cells (`natjax.core.plan.reduction_cells`)."""
+    return plan.reduction_cells(self.num_cells)
 
   @property
   def aux_cell(self) -> int:
-    """Index of the cell whose output feeds the auxiliary head."""
-    return 2 * self.num_cells // 3
+    """Index of the cell whose output feeds the auxiliary head: the second reduction cell."""
+    return self.reductions[1]
 
 
 def config_for(network: str, **overrides: Any) -> EvalNetConfig:
@@ -153,32 +156,25 @@ def drop_path_at(config: EvalNetConfig, epoch: int, epochs: int) -> float:
   return config.drop_path_prob * epoch / epochs
 
 
-class CellPlan(NamedTuple):
-  """Static shape of one cell: input channels C_pp (s0) and C_p (s1), node width C, kind."""
-  c_pp: int
-  c_p: int
-  c: int
-  reduction: bool
-  reduction_prev: bool
-
-
-def cell_plans(config: EvalNetConfig, genotype: Genotype) -> Tuple[CellPlan, ...]:
-  """The channel plan: C doubles at reductions; a cell emits len(its concat list) * C channels."""
-  c = config.channels
+def _stem_out(config: EvalNetConfig, size: int) -> Tuple[int, int, bool]:
+  """(channels of both stem outputs, side of s1 for an input of side `size`, whether s0 is at
+  twice s1's resolution): CIFAR's one stem, 3C at full size; ImageNet's stem0/stem1, C after three
+  stride-2 convs, stem0 at twice stem1's resolution."""
   if config.network == "cifar":
-    c_pp = c_p = 3 * c
-    reduction_prev = False
-  else:
-    c_pp = c_p = c
-    reduction_prev = True  # stem0 is at twice the resolution of stem1.
-  plans = []
-  for i in range(config.num_cells):
-    reduction = i in config.reductions
-    c = 2 * c if reduction else c
-    plans.append(CellPlan(c_pp, c_p, c, reduction, reduction_prev))
-    concat = genotype.reduce_concat if reduction else genotype.normal_concat
-    c_pp, c_p, reduction_prev = c_p, len(concat) * c, reduction
-  return tuple(plans)
+    return 3 * config.channels, size, False
+  for _ in range(3):
+    size = costs.out_size(size, 2)
+  return config.channels, size, True
+
+
+def cell_plans(config: EvalNetConfig, genotype: Genotype,
+               size: Optional[int] = None) -> Tuple[CellLayout, ...]:
+  """The macro plan (`natjax.core.plan`): a cell emits len(its concat list) * C channels; with an
+  input side `size`, every cell's resolution too."""
+  c_stem, side, stem_reduced = _stem_out(config, 0 if size is None else size)
+  nodes_out = lambda reduction: len(genotype.reduce_concat if reduction else genotype.normal_concat)
+  return plan.cell_layouts(config.num_cells, config.channels, c_stem, nodes_out, stem_reduced,
+                           None if size is None else side)
 
 
 def _check_genotype(genotype: Genotype) -> Genotype:
@@ -188,192 +184,28 @@ def _check_genotype(genotype: Genotype) -> Genotype:
 
 
 # ----------------------------------------------------------------------------------------------
-# Batch norm with running statistics.
+# Normalisation.
 
 
 class _Mode(NamedTuple):
   """What every layer needs to know besides its weights."""
-  train: bool
-  momentum: float
-  eps: float
+  norm: RunningStats
   impl: str
 
 
-def batch_norm(params: Params, stats: Params, x: jax.Array, train: bool, momentum: float = 0.1,
-               eps: float = 1e-5) -> Tuple[jax.Array, Params]:
-  """Affine batch norm over (N, H, W) with PyTorch running statistics.
-
-  Args:
-    params: {'scale': f32[C], 'bias': f32[C]}.
-    stats: {'mean': f32[C], 'var': f32[C]} running statistics.
-    x: f32[N, H, W, C].
-    train: normalise with the batch mean and biased variance and update the running statistics
-      (the variance with the unbiased estimate, n / (n - 1), n = N*H*W); else normalise with the
-      running statistics and return them unchanged.
-    momentum: running = (1 - momentum) * running + momentum * batch.
-    eps: added to the variance.
-
-  Returns:
-    (f32[N, H, W, C], new stats).
-  """
-  if train:
-    mean = jnp.mean(x, axis=(0, 1, 2))
-    var = jnp.mean(jnp.square(x - mean), axis=(0, 1, 2))
-    n = x.shape[0] * x.shape[1] * x.shape[2]
-    unbiased = var * (n / max(n - 1, 1))
-    stats = {"mean": (1.0 - momentum) * stats["mean"] + momentum * lax.stop_gradient(mean),
-             "var": (1.0 - momentum) * stats["var"] + momentum * lax.stop_gradient(unbiased)}
-  else:
-    mean, var = stats["mean"], stats["var"]
-  y = (x - mean) * lax.rsqrt(var + eps) * params["scale"] + params["bias"]
-  return y, stats
+def normalizer(config: EvalNetConfig, train: bool) -> RunningStats:
+  """The network's BN: affine, with PyTorch running statistics (updated in training, used in
+  evaluation), momentum and eps from the config."""
+  return RunningStats(train, config.bn_momentum, config.bn_eps)
 
 
-# Initialisation is described first, as a tree of `_Draw`s, then materialised by `_materialize`
-# from ONE normal and ONE uniform draw (lengths rounded up to a power of two, so few shapes ever
-# compile), cut into leaves on the host. On XLA:CPU, per-leaf draws or hundreds of device-side
-# slices compile for seconds to tens of seconds; this takes a fraction of a second.
-
-
-@dataclasses.dataclass(frozen=True)
-class _Draw:
-  """How to fill one array: 'normal' * scale, 'uniform' in [-scale, scale], or constant scale."""
-  shape: Tuple[int, ...]
-  kind: str
-  scale: float
-
-
-def _he_normal(shape: Sequence[int], fan_in: int) -> _Draw:
-  return _Draw(tuple(shape), "normal", float(np.sqrt(2.0 / fan_in)))
-
-
-def _const(c: int, value: float) -> _Draw:
-  return _Draw((c,), "const", value)
-
-
-def _materialize(tree: Any, key: jax.Array) -> Any:
-  """Replaces every `_Draw` leaf of `tree` by an f32 array drawn from `key`."""
-  leaves, treedef = jax.tree.flatten(tree)
-  sizes = {kind: sum(int(np.prod(d.shape)) for d in leaves if d.kind == kind)
-           for kind in ("normal", "uniform")}
-  padded = {kind: 1 << max(n - 1, 0).bit_length() for kind, n in sizes.items() if n}
-  k_normal, k_uniform = jax.random.split(key)
-  draws = {"normal": lambda n: jax.random.normal(k_normal, (n,), jnp.float32),
-           "uniform": lambda n: jax.random.uniform(k_uniform, (n,), jnp.float32, -1.0, 1.0)}
-  pools = {kind: draws[kind](n) for kind, n in padded.items()}
-  traced = isinstance(key, jax.core.Tracer)  # Under eval_shape or jit.
-  xp = jnp if traced else np
-  if not traced:
-    pools = {kind: np.asarray(p) for kind, p in pools.items()}
-  offsets = {"normal": 0, "uniform": 0}
-  arrays = []
-  for d in leaves:
-    if d.kind == "const":
-      arrays.append(xp.full(d.shape, d.scale, np.float32))
-      continue
-    size, start = int(np.prod(d.shape)), offsets[d.kind]
-    offsets[d.kind] = start + size
-    arrays.append(pools[d.kind][start:start + size].reshape(d.shape) * np.float32(d.scale))
-  return jax.tree.unflatten(treedef, [jnp.asarray(a) for a in arrays])
-
-
-def _bn_init(c: int) -> Tuple[Params, Params]:
-  return ({"scale": _const(c, 1.0), "bias": _const(c, 0.0)},
-          {"mean": _const(c, 0.0), "var": _const(c, 1.0)})
-
-
-def _bn(params: Params, stats: Params, x: jax.Array, mode: _Mode) -> Tuple[jax.Array, Params]:
-  return batch_norm(params, stats, x, mode.train, mode.momentum, mode.eps)
-
-
-# ----------------------------------------------------------------------------------------------
-# Units: a conv (or two) followed by one affine BN. Params {weights, 'scale', 'bias'}, stats
-# {'mean', 'var'}.
-
-
-def _conv_bn_init(k: int, c_in: int, c_out: int) -> Tuple[Params, Params]:
-  """Dense kxk conv (no bias, HWIO) + BN."""
-  bn, stats = _bn_init(c_out)
-  return {"w": _he_normal((k, k, c_in, c_out), k * k * c_in), **bn}, stats
+def _mode(config: EvalNetConfig, train: bool) -> _Mode:
+  return _Mode(normalizer(config, train), config.impl)
 
 
 def _conv_bn(params: Params, stats: Params, x: jax.Array, stride: int,
              mode: _Mode) -> Tuple[jax.Array, Params]:
-  return _bn(params, stats, conv.conv(x, params["w"], stride, mode.impl), mode)
-
-
-def _dw_pw_bn_init(k: int, c: int) -> Tuple[Params, Params]:
-  """Depthwise kxk [k, k, C] + pointwise [C, C] + BN."""
-  bn, stats = _bn_init(c)
-  return {"dw": _he_normal((k, k, c), k * k), "pw": _he_normal((c, c), c), **bn}, stats
-
-
-def _relu_dw_pw_bn(params: Params, stats: Params, x: jax.Array, stride: int, dilation: int,
-                   mode: _Mode) -> Tuple[jax.Array, Params]:
-  y = conv.depthwise_conv(jax.nn.relu(x), params["dw"], stride, dilation, mode.impl)
-  return _bn(params, stats, conv.pointwise_conv(y, params["pw"], mode.impl), mode)
-
-
-def _factorized_reduce_init(c_in: int, c_out: int) -> Tuple[Params, Params]:
-  """Two 1x1 stride-2 convs [C_in, C_out/2] + BN(C_out)."""
-  bn, stats = _bn_init(c_out)
-  return {"w1": _he_normal((c_in, c_out // 2), c_in),
-          "w2": _he_normal((c_in, c_out // 2), c_in), **bn}, stats
-
-
-def _factorized_reduce(params: Params, stats: Params, x: jax.Array,
-                       mode: _Mode) -> Tuple[jax.Array, Params]:
-  """ReLU -> [1x1/2 conv of x, 1x1/2 conv of x[:, 1:, 1:]] -> concat -> BN (spec section 3.4).
-
-  Odd sides are zero-padded by one on the top/left first, as `families.factorized_reduce` does;
-  the output is f32[N, ceil(H/2), ceil(W/2), C_out].
-  """
-  x = jax.nn.relu(x)
-  _, h, w, _ = x.shape
-  x = jnp.pad(x, ((0, 0), (h % 2, 0), (w % 2, 0), (0, 0)))
-  a = conv.conv(x, params["w1"][None, None], 2, mode.impl)
-  b = conv.conv(x[:, 1:, 1:, :], params["w2"][None, None], 2, mode.impl)
-  return _bn(params, stats, jnp.concatenate([a, b], axis=-1), mode)
-
-
-# ----------------------------------------------------------------------------------------------
-# Edge ops.
-
-
-def _is_identity(spec: ops.OpSpec, stride: int) -> bool:
-  return spec.family == "skip" and stride == 1
-
-
-def _edge_init(spec: ops.OpSpec, c: int, stride: int) -> Tuple[Params, Params]:
-  """Weights and BN statistics of one edge op with C channels in and out."""
-  k = spec.kernel
-  if spec.family == "conv":
-    return _conv_bn_init(k, c, c)
-  if spec.family == "sep_conv":
-    (p1, s1), (p2, s2) = _dw_pw_bn_init(k, c), _dw_pw_bn_init(k, c)
-    return {"block1": p1, "block2": p2}, {"block1": s1, "block2": s2}
-  if spec.family == "dil_conv":
-    return _dw_pw_bn_init(k, c)
-  if spec.family == "skip" and stride == 2:
-    return _factorized_reduce_init(c, c)
-  return {}, {}
-
-
-def _edge_apply(params: Params, stats: Params, x: jax.Array, spec: ops.OpSpec, stride: int,
-                mode: _Mode) -> Tuple[jax.Array, Params]:
-  """One edge op (spec section 3.4, affine BN); f32[B, H, W, C] -> f32[B, H/stride, W/stride, C]."""
-  family = spec.family
-  if family == "conv":
-    return _conv_bn(params, stats, jax.nn.relu(x), stride, mode)
-  if family == "sep_conv":
-    y, s1 = _relu_dw_pw_bn(params["block1"], stats["block1"], x, stride, 1, mode)
-    y, s2 = _relu_dw_pw_bn(params["block2"], stats["block2"], y, 1, 1, mode)
-    return y, {"block1": s1, "block2": s2}
-  if family == "dil_conv":
-    return _relu_dw_pw_bn(params, stats, x, stride, spec.dilation, mode)
-  if family == "skip" and stride == 2:
-    return _factorized_reduce(params, stats, x, mode)
-  return families.apply_op({}, x, spec, stride, mode.impl), stats
+  return units.conv_bn(params, stats, x, stride, mode.impl, mode.norm)
 
 
 def drop_path(x: jax.Array, prob: Any, key: jax.Array) -> jax.Array:
@@ -402,25 +234,30 @@ def _cell_edges(genotype: Genotype, reduction: bool):
   return genotype.normal, genotype.normal_concat
 
 
-def _edge_stride(plan: CellPlan, src: int) -> int:
-  return 2 if plan.reduction and src < 2 else 1
+def _edge_stride(layout: CellLayout, src: int) -> int:
+  return 2 if layout.reduction and src < 2 else 1
 
 
-def _cell_init(genotype: Genotype, plan: CellPlan) -> Tuple[Params, Params]:
-  edges, _ = _cell_edges(genotype, plan.reduction)
-  if plan.reduction_prev:
-    pre0 = _factorized_reduce_init(plan.c_pp, plan.c)
+def _edge_init(name: str, c: int, stride: int, norm: RunningStats) -> Tuple[Params, Params]:
+  spec = ops.get_op(name)
+  return ops.family_of(spec).init(spec, c, stride, norm)
+
+
+def _cell_init(genotype: Genotype, layout: CellLayout, norm: RunningStats) -> Tuple[Params, Params]:
+  edges, _ = _cell_edges(genotype, layout.reduction)
+  if layout.reduction_prev:
+    pre0 = units.factorized_reduce_weights(layout.c_pp, layout.c, norm)
   else:
-    pre0 = _conv_bn_init(1, plan.c_pp, plan.c)
-  pre1 = _conv_bn_init(1, plan.c_p, plan.c)
-  edge = [_edge_init(ops.get_op(name), plan.c, _edge_stride(plan, src)) for name, src, _ in edges]
+    pre0 = units.conv_bn_weights(1, layout.c_pp, layout.c, norm)
+  pre1 = units.conv_bn_weights(1, layout.c_p, layout.c, norm)
+  edge = [_edge_init(name, layout.c, _edge_stride(layout, src), norm) for name, src, _ in edges]
   params = {"pre0": pre0[0], "pre1": pre1[0], "edges": tuple(p for p, _ in edge)}
   stats = {"pre0": pre0[1], "pre1": pre1[1], "edges": tuple(s for _, s in edge)}
   return params, stats
 
 
 def apply_cell(params: Params, stats: Params, s0: jax.Array, s1: jax.Array, *,
-               genotype: Genotype, plan: CellPlan, config: EvalNetConfig, train: bool,
+               genotype: Genotype, layout: CellLayout, config: EvalNetConfig, train: bool,
                key: Optional[jax.Array] = None,
                drop_path_prob: Any = 0.0) -> Tuple[jax.Array, Params]:
   """One cell: preprocessing, edges, node sums, concat of the genotype's concat list.
@@ -428,9 +265,9 @@ def apply_cell(params: Params, stats: Params, s0: jax.Array, s1: jax.Array, *,
   Args:
     params, stats: one entry of params['cells'] / batch_stats['cells'].
     s0, s1: outputs of the two previous cells, f32[B, H0, W0, C_pp] and f32[B, H, W, C_p]
-      (H0 = 2H when `plan.reduction_prev`, else H).
+      (H0 = 2H when `layout.reduction_prev`, else H).
     genotype: the architecture (static).
-    plan: the cell's channels and kind (an entry of `cell_plans`).
+    layout: the cell's channels and kind (an entry of `cell_plans`).
     config: BN settings and kernel impl.
     train: BN on batch statistics (updating the running ones) or on the running statistics.
     key: PRNG key for drop-path; None disables it.
@@ -439,10 +276,10 @@ def apply_cell(params: Params, stats: Params, s0: jax.Array, s1: jax.Array, *,
   Returns:
     (f32[B, H', W', len(concat) * C] with H' = ceil(H/2) in reduction cells, new stats).
   """
-  mode = _Mode(train, config.bn_momentum, config.bn_eps, config.impl)
-  edges, concat = _cell_edges(genotype, plan.reduction)
-  if plan.reduction_prev:
-    x0, st0 = _factorized_reduce(params["pre0"], stats["pre0"], s0, mode)
+  mode = _mode(config, train)
+  edges, concat = _cell_edges(genotype, layout.reduction)
+  if layout.reduction_prev:
+    x0, st0 = units.factorized_reduce(params["pre0"], stats["pre0"], s0, mode.impl, mode.norm)
   else:
     x0, st0 = _conv_bn(params["pre0"], stats["pre0"], jax.nn.relu(s0), 1, mode)
   x1, st1 = _conv_bn(params["pre1"], stats["pre1"], jax.nn.relu(s1), 1, mode)
@@ -450,10 +287,11 @@ def apply_cell(params: Params, stats: Params, s0: jax.Array, s1: jax.Array, *,
   new_edge_stats = []
   node = None
   for e, (name, src, _) in enumerate(edges):
-    spec, stride = ops.get_op(name), _edge_stride(plan, src)
-    y, st = _edge_apply(params["edges"][e], stats["edges"][e], states[src], spec, stride, mode)
+    spec, stride = ops.get_op(name), _edge_stride(layout, src)
+    y, st = families.apply_op(params["edges"][e], stats["edges"][e], states[src], spec, stride,
+                              mode.impl, mode.norm)
     new_edge_stats.append(st)
-    if key is not None and not _is_identity(spec, stride) and spec.family != "null":
+    if key is not None and ops.family_of(spec).drops_path(stride):
       y = drop_path(y, drop_path_prob, jax.random.fold_in(key, e))
     node = y if e % 2 == 0 else node + y
     if e % 2 == 1:
@@ -466,13 +304,14 @@ def apply_cell(params: Params, stats: Params, s0: jax.Array, s1: jax.Array, *,
 # Stems and heads.
 
 
-def _stem_init(config: EvalNetConfig, c_in: int) -> Tuple[Params, Params]:
+def _stem_init(config: EvalNetConfig, c_in: int, norm: RunningStats) -> Tuple[Params, Params]:
   c = config.channels
   if config.network == "cifar":
-    return _conv_bn_init(3, c_in, 3 * c)
-  units = {"stem0a": _conv_bn_init(3, c_in, c // 2), "stem0b": _conv_bn_init(3, c // 2, c),
-           "stem1": _conv_bn_init(3, c, c)}
-  return {k: v[0] for k, v in units.items()}, {k: v[1] for k, v in units.items()}
+    return units.conv_bn_weights(3, c_in, 3 * c, norm)
+  parts = {"stem0a": units.conv_bn_weights(3, c_in, c // 2, norm),
+           "stem0b": units.conv_bn_weights(3, c // 2, c, norm),
+           "stem1": units.conv_bn_weights(3, c, c, norm)}
+  return {k: v[0] for k, v in parts.items()}, {k: v[1] for k, v in parts.items()}
 
 
 def _stem_apply(params: Params, stats: Params, x: jax.Array, config: EvalNetConfig,
@@ -489,18 +328,17 @@ def _stem_apply(params: Params, stats: Params, x: jax.Array, config: EvalNetConf
 
 def _linear_init(c_in: int, c_out: int) -> Params:
   """PyTorch's Linear default: uniform in +-1/sqrt(fan_in) for weights and bias."""
-  bound = float(1.0 / np.sqrt(c_in))
-  return {"w": _Draw((c_in, c_out), "uniform", bound), "b": _Draw((c_out,), "uniform", bound)}
+  return {"w": linear_weight((c_in, c_out), c_in), "b": linear_weight((c_out,), c_in)}
 
 
 def _aux_pool_stride(config: EvalNetConfig) -> int:
   return 3 if config.network == "cifar" else 2
 
 
-def _aux_init(config: EvalNetConfig, c_in: int) -> Tuple[Params, Params]:
+def _aux_init(config: EvalNetConfig, c_in: int, norm: RunningStats) -> Tuple[Params, Params]:
   c1, c2 = AUX_CHANNELS
-  conv1, st1 = _conv_bn_init(1, c_in, c1)
-  conv2, st2 = _conv_bn_init(2, c1, c2)
+  conv1, st1 = units.conv_bn_weights(1, c_in, c1, norm)
+  conv2, st2 = units.conv_bn_weights(2, c1, c2, norm)
   stats = {"conv1": st1}
   if config.network == "imagenet":
     conv2 = {"w": conv2["w"]}  # No BN after the 768-channel conv (reference ImageNet head).
@@ -523,29 +361,16 @@ def aux_head(params: Params, stats: Params, x: jax.Array, config: EvalNetConfig,
   Returns:
     (f32[B, num_classes] logits, new stats).
   """
-  mode = _Mode(train, config.bn_momentum, config.bn_eps, config.impl)
+  mode = _mode(config, train)
   s = _aux_pool_stride(config)
   y = lax.reduce_window(jax.nn.relu(x), 0.0, lax.add, (1, 5, 5, 1), (1, s, s, 1), "VALID") / 25.0
   y, st1 = _conv_bn(params["conv1"], stats["conv1"], y, 1, mode)
   y = conv.conv(jax.nn.relu(y), params["conv2"]["w"], 1, config.impl)
   new_stats = {"conv1": st1}
   if "conv2" in stats:
-    y, new_stats["conv2"] = _bn(params["conv2"], stats["conv2"], y, mode)
+    y, new_stats["conv2"] = mode.norm(params["conv2"], stats["conv2"], y)
   y = jnp.mean(jax.nn.relu(y), axis=(1, 2))
   return y @ params["fc"]["w"] + params["fc"]["b"], new_stats
-
-
-def _spatial_plan(config: EvalNetConfig, size: int) -> Tuple[int, ...]:
-  """Side (pixels) of every cell's output for a square input of side `size`."""
-  side = size
-  if config.network == "imagenet":
-    for _ in range(3):
-      side = costs.out_size(side, 2)
-  sides = []
-  for i in range(config.num_cells):
-    side = costs.out_size(side, 2) if i in config.reductions else side
-    sides.append(side)
-  return tuple(sides)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -557,7 +382,7 @@ def init(key: jax.Array, config: EvalNetConfig, genotype: Genotype,
   """Initial parameters and BN running statistics (layouts in the module docstring).
 
   Convs are He-normal, BN scale 1 / bias 0, running mean 0 / variance 1, Linear layers PyTorch's
-  uniform default. Runs eagerly (do not jit it: see `_materialize`); use `jax.eval_shape` to
+  uniform default. Runs eagerly (do not jit it: see `initializers.materialize_pooled`); use `jax.eval_shape` to
   size a network without allocating it.
 
   Args:
@@ -575,24 +400,23 @@ def init(key: jax.Array, config: EvalNetConfig, genotype: Genotype,
   """
   genotype = _check_genotype(genotype)
   input_shape = tuple(int(d) for d in input_shape)
+  layouts = cell_plans(config, genotype, input_shape[1])
   if config.auxiliary:
-    side = _spatial_plan(config, input_shape[1])[config.aux_cell]
+    aux = layouts[config.aux_cell]
+    side = costs.out_size(aux.size, 2 if aux.reduction else 1)  # the aux cell's output side
     if (side - 5) // _aux_pool_stride(config) + 1 < 2:
       raise InputError(f"EvalNetConfig.auxiliary: input side {input_shape[1]} leaves a"
                        f" {side}x{side} map at the auxiliary head, too small for its 5x5 pool and"
                        " 2x2 conv; use a larger input or auxiliary=False")
-  plans = cell_plans(config, genotype)
-  stem = _stem_init(config, input_shape[-1])
-  cells = [_cell_init(genotype, plan) for plan in plans]
-  c_last = len(_cell_edges(genotype, plans[-1].reduction)[1]) * plans[-1].c
+  norm = normalizer(config, train=True)  # what every BN holds: affine params, running statistics
+  stem = _stem_init(config, input_shape[-1], norm)
+  cells = [_cell_init(genotype, layout, norm) for layout in layouts]
   params = {"stem": stem[0], "cells": tuple(p for p, _ in cells),
-            "head": _linear_init(c_last, config.num_classes)}
+            "head": _linear_init(layouts[-1].c_out, config.num_classes)}
   stats = {"stem": stem[1], "cells": tuple(s for _, s in cells)}
   if config.auxiliary:
-    aux_plan = plans[config.aux_cell]
-    c_aux = len(_cell_edges(genotype, aux_plan.reduction)[1]) * aux_plan.c
-    params["aux"], stats["aux"] = _aux_init(config, c_aux)
-  return _materialize(params, key), _materialize(stats, key)
+    params["aux"], stats["aux"] = _aux_init(config, layouts[config.aux_cell].c_out, norm)
+  return materialize_pooled(params, key), materialize_pooled(stats, key)
 
 
 def apply(params: Params, batch_stats: Params, x: jax.Array, *, genotype: Genotype,
@@ -615,18 +439,18 @@ def apply(params: Params, batch_stats: Params, x: jax.Array, *, genotype: Genoty
     (logits f32[B, num_classes], aux logits f32[B, num_classes] in training with
     `config.auxiliary` else None, new batch_stats (the input ones in evaluation mode)).
   """
-  mode = _Mode(train, config.bn_momentum, config.bn_eps, config.impl)
+  mode = _mode(config, train)
   use_drop_path = train and not (isinstance(drop_path_prob, (int, float)) and drop_path_prob == 0)
   if use_drop_path and key is None:
     raise InputError("evalnet.apply: drop_path_prob is non-zero in training but no key was given")
-  plans = cell_plans(config, genotype)
+  layouts = cell_plans(config, genotype)
   s0, s1, stem_stats = _stem_apply(params["stem"], batch_stats["stem"], x, config, mode)
   cell_stats, aux_logits = [], None
   new_stats = {"stem": stem_stats}
-  for i, plan in enumerate(plans):
+  for i, layout in enumerate(layouts):
     cell_key = jax.random.fold_in(key, i) if use_drop_path else None
     out, st = apply_cell(params["cells"][i], batch_stats["cells"][i], s0, s1, genotype=genotype,
-                         plan=plan, config=config, train=train, key=cell_key,
+                         layout=layout, config=config, train=train, key=cell_key,
                          drop_path_prob=drop_path_prob)
     cell_stats.append(st)
     s0, s1 = s1, out

@@ -16,23 +16,26 @@ import numpy as np
 
 from natjax.core import ops, spaces
 from natjax.core.arch import Arch, Cell
-from natjax.nn.supernet import (CellLayout, Params, SupernetConfig, cell_output, edge_op, forward,
-                             softmax_cross_entropy)
+from natjax.kernels.norm import Normalizer
+from natjax.core.plan import CellLayout
+from natjax.nn.supernet import (Params, SupernetConfig, cell_output, edge_op, forward,
+                                softmax_cross_entropy)
 
 
 def _static_edge(node: Params, op_name: str, src: int, states: list, reduction: bool,
-                 impl: str) -> jax.Array:
+                 impl: str, norm: Normalizer) -> jax.Array:
   """The one op of edge (src -> len(states)) with its slot's parameters picked statically."""
   if src < 2:
     group, index, stride = node["inputs"], src, 2 if reduction else 1
   else:
     group, index, stride = node["inner"], src - 2, 1
   slot_params = jax.tree.map(lambda a: a[index], group[op_name])
-  return edge_op(slot_params, states[src], ops.get_op(op_name), stride, impl)
+  return edge_op(slot_params, states[src], ops.get_op(op_name), stride, impl, norm)
 
 
 def static_cell(cell_params: Params, s0: jax.Array, s1: jax.Array, cell: Cell,
-                layout: CellLayout, space: spaces.SearchSpace, impl: str) -> jax.Array:
+                layout: CellLayout, space: spaces.SearchSpace, impl: str,
+                norm: Normalizer) -> jax.Array:
   """One cell of a fixed architecture.
 
   Args:
@@ -42,6 +45,7 @@ def static_cell(cell_params: Params, s0: jax.Array, s1: jax.Array, cell: Cell,
     layout: the cell's channels and kind.
     space: the search space.
     impl: kernel implementation.
+    norm: the supernet's normaliser.
 
   Returns:
     f32[B, H', W', N*C], unused nodes times 0, exactly as the supernet cell.
@@ -49,7 +53,8 @@ def static_cell(cell_params: Params, s0: jax.Array, s1: jax.Array, cell: Cell,
   op, src = np.asarray(cell.op), np.asarray(cell.src)
   states = [s0, s1]
   for k, node in enumerate(cell_params["nodes"]):
-    edges = [_static_edge(node, space.ops[int(op[e])], int(src[e]), states, layout.reduction, impl)
+    edges = [_static_edge(node, space.ops[int(op[e])], int(src[e]), states, layout.reduction, impl,
+                          norm)
              for e in (2 * k, 2 * k + 1)]
     states.append(edges[0] + edges[1])
   return cell_output(states[2:], space.output_mask(src))
@@ -70,7 +75,8 @@ def apply_static(params: Params, x: jax.Array, arch_numpy: Arch,
   """
   space = spaces.get_space(config.space)
   arch_numpy = jax.tree.map(np.asarray, arch_numpy)
-  cell_fn = functools.partial(static_cell, space=space, impl=config.impl)
+  cell_fn = functools.partial(static_cell, space=space, impl=config.impl,
+                              norm=config.normalizer())
   return forward(params, x, arch_numpy, config, cell_fn)
 
 

@@ -45,10 +45,12 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from natjax.core import families, ops, spaces
+from natjax.core import families, ops, plan, spaces
 from natjax.core.arch import Arch, Cell
-from natjax.kernels import conv, norm
+from natjax.core.plan import CellLayout
+from natjax.kernels import conv, initializers, units
 from natjax.kernels.initializers import he_normal
+from natjax.kernels.norm import BatchStats, Normalizer, batch_norm
 from natjax.kernels.varying import vary_like
 
 Params = Dict[str, Any]
@@ -77,30 +79,16 @@ class SupernetConfig:
   stem_multiplier: int = 3
   remat_branches: bool = True
 
-
-@dataclasses.dataclass(frozen=True)
-class CellLayout:
-  """Channels and kind of one cell: inputs C_pp (s0) and C_p (s1), width C."""
-  c_pp: int
-  c_p: int
-  c: int
-  reduction: bool
-  reduction_prev: bool
+  def normalizer(self) -> Normalizer:
+    """The normaliser of every BN in the cells: non-affine, on batch statistics (spec section 6)."""
+    return BatchStats()
 
 
 def cell_layouts(config: SupernetConfig) -> Tuple[CellLayout, ...]:
-  """The DARTS channel plan: C doubles at each reduction cell, a cell emits N*C channels."""
+  """The macro plan of the supernet (`natjax.core.plan`): a cell emits N*C channels."""
   num_nodes = spaces.get_space(config.space).num_nodes
-  reductions = (config.num_cells // 3, 2 * config.num_cells // 3)
-  c_stem = config.stem_multiplier * config.channels
-  c_pp, c_p, c, reduction_prev = c_stem, c_stem, config.channels, False
-  layouts = []
-  for i in range(config.num_cells):
-    reduction = i in reductions
-    c = 2 * c if reduction else c
-    layouts.append(CellLayout(c_pp, c_p, c, reduction, reduction_prev))
-    c_pp, c_p, reduction_prev = c_p, num_nodes * c, reduction
-  return tuple(layouts)
+  return plan.cell_layouts(config.num_cells, config.channels,
+                           config.stem_multiplier * config.channels, lambda reduction: num_nodes)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -108,17 +96,19 @@ def cell_layouts(config: SupernetConfig) -> Tuple[CellLayout, ...]:
 
 
 def _init_slot_group(key: jax.Array, space: spaces.SearchSpace, channels: int, stride: int,
-                     num_slots: int) -> Params:
+                     num_slots: int, norm: Normalizer) -> Params:
   """{op_name: params of that op for `num_slots` slots, stacked on a leading axis}."""
   group = {}
   for name, op_key in zip(space.ops, jax.random.split(key, space.num_ops)):
     spec = ops.get_op(name)
-    init = functools.partial(families.init_op_params, spec=spec, channels=channels, stride=stride)
-    group[name] = jax.vmap(lambda k, init=init: init(k))(jax.random.split(op_key, num_slots))
+    weights, _ = ops.family_of(spec).init(spec, channels, stride, norm)
+    draw = functools.partial(initializers.materialize_keyed, weights)
+    group[name] = jax.vmap(draw)(jax.random.split(op_key, num_slots))
   return group
 
 
-def _init_cell(key: jax.Array, space: spaces.SearchSpace, layout: CellLayout) -> Params:
+def _init_cell(key: jax.Array, space: spaces.SearchSpace, layout: CellLayout,
+               norm: Normalizer) -> Params:
   keys = jax.random.split(key, 2 * space.num_nodes + 3)
   c = layout.c
   if layout.reduction_prev:
@@ -130,9 +120,9 @@ def _init_cell(key: jax.Array, space: spaces.SearchSpace, layout: CellLayout) ->
   input_stride = 2 if layout.reduction else 1
   nodes = []
   for k in range(space.num_nodes):
-    node = {"inputs": _init_slot_group(keys[3 + 2 * k], space, c, input_stride, 2)}
+    node = {"inputs": _init_slot_group(keys[3 + 2 * k], space, c, input_stride, 2, norm)}
     if k > 0:
-      node["inner"] = _init_slot_group(keys[4 + 2 * k], space, c, 1, k)
+      node["inner"] = _init_slot_group(keys[4 + 2 * k], space, c, 1, k, norm)
     nodes.append(node)
   return {"pre0": pre0, "pre1": pre1, "nodes": tuple(nodes)}
 
@@ -156,12 +146,13 @@ def init_supernet(key: jax.Array, config: SupernetConfig,
   stem_key, head_key, *cell_keys = jax.random.split(key, 2 + len(layouts))
   stem = {"w": he_normal(stem_key, (3, 3, c_in, c_stem), 9 * c_in),
           "scale": jnp.ones((c_stem,), jnp.float32), "bias": jnp.zeros((c_stem,), jnp.float32)}
-  c_last = space.num_nodes * layouts[-1].c
+  c_last = layouts[-1].c_out
   bound = np.float32(1.0 / np.sqrt(c_last))
   w_key, b_key = jax.random.split(head_key)
   head = {"w": jax.random.uniform(w_key, (c_last, config.num_classes), jnp.float32, -bound, bound),
           "b": jax.random.uniform(b_key, (config.num_classes,), jnp.float32, -bound, bound)}
-  cells = tuple(_init_cell(k, space, layout) for k, layout in zip(cell_keys, layouts))
+  cells = tuple(_init_cell(k, space, layout, config.normalizer())
+                for k, layout in zip(cell_keys, layouts))
   return {"stem": stem, "cells": cells, "head": head}
 
 
@@ -174,8 +165,10 @@ def count_params(params: Any) -> int:
 # Pieces shared by the supernet and the static network (natjax.nn.networks).
 
 
-def edge_op(params: Params, x: jax.Array, spec: ops.OpSpec, stride: int, impl: str) -> jax.Array:
-  """One edge's op as the supernet runs it: the kernel, plus a non-affine BN after pools.
+def edge_op(params: Params, x: jax.Array, spec: ops.OpSpec, stride: int, impl: str,
+            norm: Normalizer) -> jax.Array:
+  """One edge's op as the supernet runs it: its family's apply, plus a non-affine BN after the
+  families that ask for one (pools, spec section 6).
 
   Args:
     params: that op's weights for this slot.
@@ -183,28 +176,32 @@ def edge_op(params: Params, x: jax.Array, spec: ops.OpSpec, stride: int, impl: s
     spec: the op.
     stride: 1 or 2.
     impl: kernel implementation.
+    norm: the supernet's normaliser (`SupernetConfig.normalizer`); it keeps no statistics.
 
   Returns:
     f32[B, H/stride, W/stride, C] (ceil).
   """
-  y = families.apply_op(params, x, spec, stride, impl)
-  return norm.batch_norm(y) if spec.is_pool else y
+  family = ops.family_of(spec)
+  _, no_stats = family.init(spec, x.shape[-1], stride, norm)  # a tree without leaves
+  y, _ = families.apply_op(params, no_stats, x, spec, stride, impl, norm)
+  return norm({}, {}, y)[0] if family.supernet_norm else y
 
 
-def preprocess(params: Params, x: jax.Array, impl: str) -> jax.Array:
+def preprocess(params: Params, x: jax.Array, impl: str, norm: Normalizer) -> jax.Array:
   """Cell input preprocessing: FactorizedReduce if `params` has 'w1', else ReLU-conv1x1-BN.
 
   Args:
     params: {'w': f32[Cin, C]} or {'w1', 'w2': f32[Cin, C/2]}.
     x: f32[B, H, W, Cin].
     impl: kernel implementation.
+    norm: the supernet's normaliser.
 
   Returns:
     f32[B, H, W, C], or f32[B, ceil(H/2), ceil(W/2), C] for FactorizedReduce.
   """
   if "w1" in params:
-    return families.factorized_reduce(params, x, impl)
-  return norm.batch_norm(conv.pointwise_conv(jax.nn.relu(x), params["w"], impl))
+    return units.factorized_reduce(params, {}, x, impl, norm)[0]
+  return units.conv_bn({"w": params["w"][None, None]}, {}, jax.nn.relu(x), 1, impl, norm)[0]
 
 
 def cell_output(states: Sequence[jax.Array], mask: Any) -> jax.Array:
@@ -239,15 +236,14 @@ def forward(params: Params, x: jax.Array, arch: Arch, config: SupernetConfig,
   Returns:
     f32[B, num_classes] logits.
   """
-  impl = config.impl
+  impl, norm = config.impl, config.normalizer()
   stem = params["stem"]
-  s = norm.batch_norm(conv.conv(x, stem["w"], 1, impl), scale=stem["scale"],
-                         bias=stem["bias"])
+  s = batch_norm(conv.conv(x, stem["w"], 1, impl), scale=stem["scale"], bias=stem["bias"])
   s0 = s1 = s
   for cell_params, layout in zip(params["cells"], cell_layouts(config)):
     cell_arch = arch.reduce if layout.reduction else arch.normal
-    p0 = preprocess(cell_params["pre0"], s0, impl)
-    p1 = preprocess(cell_params["pre1"], s1, impl)
+    p0 = preprocess(cell_params["pre0"], s0, impl, norm)
+    p1 = preprocess(cell_params["pre1"], s1, impl, norm)
     s0, s1 = s1, cell_fn(cell_params, p0, p1, cell_arch, layout)
   pooled = jnp.mean(s1, axis=(1, 2))
   return pooled @ params["head"]["w"] + params["head"]["b"]
@@ -269,7 +265,7 @@ def _take(tree: Any, index: jax.Array) -> Any:
 
 
 def _switch_edge(op: jax.Array, group: Params, slot: jax.Array, x: jax.Array,
-                 space: spaces.SearchSpace, stride: int, impl: str,
+                 space: spaces.SearchSpace, stride: int, impl: str, norm: Normalizer,
                  remat: bool = False) -> jax.Array:
   """Runs op `op` with the weights of slot `slot` of `group` on `x`, one switch branch per op.
 
@@ -281,12 +277,14 @@ def _switch_edge(op: jax.Array, group: Params, slot: jax.Array, x: jax.Array,
     space: the search space.
     stride: static stride of every branch.
     impl: kernel implementation.
+    norm: the supernet's normaliser.
+    remat: checkpoint every branch.
 
   Returns:
     f32[B, H/stride, W/stride, C].
   """
   def branch(name, slot_params, x):
-    return vary_like(edge_op(slot_params[name], x, ops.get_op(name), stride, impl), x)
+    return vary_like(edge_op(slot_params[name], x, ops.get_op(name), stride, impl, norm), x)
 
   branches = [functools.partial(branch, name) for name in space.ops]
   if remat:
@@ -302,10 +300,10 @@ def _stack_groups(groups: Sequence[Params]) -> Params:
 def slot_tables(cell_params: Params, reduction: bool) -> Tuple[Params, Params]:
   """A cell's per-destination slot groups as flat tables indexed by slot.
 
-  Normal cells: one table whose row `arch.edge_slot(src, dst)` holds slot (src, dst); the second
+  Normal cells: one table whose row `plan.edge_slot(src, dst)` holds slot (src, dst); the second
   table is empty ({}). Reduction cells: (input table, inner table), since edges leaving nodes 0/1
-  have stride 2 and different weights (FactorizedReduce for skip): input row 2k + src for
-  destination k + 2, inner row k(k-1)/2 + src - 2.
+  have stride 2 and different weights (FactorizedReduce for skip): rows `plan.input_slot` and
+  `plan.inner_slot`.
 
   Returns:
     Two pytrees {op_name: params[rows, ...]}.
@@ -324,7 +322,7 @@ def slot_tables(cell_params: Params, reduction: bool) -> Tuple[Params, Params]:
 
 
 def dynamic_cell(cell_params: Params, s0: jax.Array, s1: jax.Array, cell: Cell,
-                 layout: CellLayout, space: spaces.SearchSpace, impl: str,
+                 layout: CellLayout, space: spaces.SearchSpace, impl: str, norm: Normalizer,
                  remat: bool = False) -> jax.Array:
   """One supernet cell for any architecture: a `lax.scan` over its edges.
 
@@ -340,6 +338,7 @@ def dynamic_cell(cell_params: Params, s0: jax.Array, s1: jax.Array, cell: Cell,
     layout: the cell's channels and kind.
     space: the search space.
     impl: kernel implementation.
+    norm: the supernet's normaliser (`SupernetConfig.normalizer`).
     remat: checkpoint every switch branch (`SupernetConfig.remat_branches`).
 
   Returns:
@@ -353,8 +352,8 @@ def dynamic_cell(cell_params: Params, s0: jax.Array, s1: jax.Array, cell: Cell,
     # Normal cell: every state has one shape; the carry holds all N + 2 nodes.
     def edge(states, e):
       op_e, src_e, k = e
-      slot = (k * (k + 3)) // 2 + src_e
-      y = _switch_edge(op_e, table, slot, states[src_e], space, 1, impl, remat)
+      y = _switch_edge(op_e, table, plan.edge_slot(src_e, k + 2), states[src_e], space, 1, impl,
+                       norm, remat)
       return lax.dynamic_update_index_in_dim(states, states[k + 2] + y, k + 2, 0), None
 
     init = jnp.concatenate([jnp.stack([s0, s1]), jnp.zeros((n,) + s0.shape, s0.dtype)])
@@ -366,15 +365,16 @@ def dynamic_cell(cell_params: Params, s0: jax.Array, s1: jax.Array, cell: Cell,
 
     def edge(states, e):
       op_e, src_e, k = e
-      from_inputs = lambda: _switch_edge(op_e, table, 2 * k + jnp.minimum(src_e, 1),
-                                         inputs[jnp.minimum(src_e, 1)], space, 2, impl, remat)
+      i = jnp.minimum(src_e, 1)
+      from_inputs = lambda: _switch_edge(op_e, table, plan.input_slot(i, k + 2), inputs[i], space,
+                                         2, impl, norm, remat)
       if not inner_table:
         y = from_inputs()
       else:
         j = jnp.maximum(src_e - 2, 0)
-        inner_slot = jnp.maximum((k * (k - 1)) // 2 + j, 0)
-        from_inner = lambda: _switch_edge(op_e, inner_table, inner_slot, states[j], space, 1,
-                                          impl, remat)
+        inner = jnp.maximum(plan.inner_slot(j + 2, k + 2), 0)
+        from_inner = lambda: _switch_edge(op_e, inner_table, inner, states[j], space, 1,
+                                          impl, norm, remat)
         y = lax.cond(src_e < 2, from_inputs, from_inner)
       return lax.dynamic_update_index_in_dim(states, states[k] + y, k, 0), None
 
@@ -397,7 +397,7 @@ def apply_supernet(params: Params, x: jax.Array, arch: Arch, config: SupernetCon
     f32[B, num_classes] logits.
   """
   space = spaces.get_space(config.space)
-  cell_fn = functools.partial(dynamic_cell, space=space, impl=config.impl,
+  cell_fn = functools.partial(dynamic_cell, space=space, impl=config.impl, norm=config.normalizer(),
                               remat=config.remat_branches)
   return forward(params, x, arch, config, cell_fn)
 

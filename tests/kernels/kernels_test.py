@@ -1,115 +1,29 @@
-"""Tests for natjax.kernels: 'shift' equals 'lax', and both equal independent numpy arithmetic."""
+"""Tests for natjax.kernels (convolutions, pools, batch norm, conv units): 'shift' equals 'lax',
+and both equal independent numpy arithmetic."""
 
 import functools
 
-import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from numeric_checks import assert_close as _assert_close
+from numeric_checks import random_normal as _random
 
-from natjax.core import families, ops, spaces
-from natjax.kernels import conv, norm, pool, windows
+from natjax.kernels import conv, initializers, norm, pool, units, windows
 
-OPS = spaces.NATPP_OPS
 B, C = 2, 4
 
 # These tests are bound by XLA:CPU compile time, not run time; backend optimisation level 0
 # compiles several times faster and changes results by far less than the tolerances used here.
 _jit = functools.partial(jax.jit, compiler_options={"xla_backend_optimization_level": 0})
-_apply = _jit(families.apply_op, static_argnames=("spec", "stride", "impl"))
 _max_pool = _jit(pool.max_pool, static_argnums=(1, 2, 3))
 _avg_pool = _jit(pool.avg_pool, static_argnums=(1, 2, 3))
 _depthwise = _jit(conv.depthwise_conv, static_argnums=(2, 3, 4))
 _conv = _jit(conv.conv, static_argnums=(2, 3))
-
-
-@functools.lru_cache(maxsize=None)
-def _params(name, stride, channels=C):
-  """Random op weights of init_op_params' shapes, drawn by numpy (jax.random compiles per shape)."""
-  init = functools.partial(families.init_op_params, spec=ops.get_op(name), channels=channels,
-                           stride=stride)
-  shapes = jax.eval_shape(init, jax.random.key(0))
-  rng = np.random.default_rng(len(name) + stride)
-  return {key: jnp.asarray(rng.standard_normal(s.shape).astype(np.float32) / 2)
-          for key, s in shapes.items()}
-
-
-def _random(seed, shape):
-  return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
-
-
-def _assert_close(actual, expected, rtol=1e-5):
-  """Equal to `rtol` relative to the reference's largest magnitude (elementwise rtol as well)."""
-  actual, expected = np.asarray(actual), np.asarray(expected)
-  assert actual.shape == expected.shape
-  scale = max(float(np.max(np.abs(expected), initial=0.0)), 1e-30)
-  np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * scale)
-
-
-@functools.partial(_jit, static_argnums=(3, 4))
-def _values_and_grads(params, x, probe, spec, stride):
-  """Per impl: op output y and the gradient of sum(y * probe) wrt (params, x)."""
-  out = {}
-  for impl in windows.IMPLS:
-    y, vjp = jax.vjp(lambda p, x: families.apply_op(p, x, spec, stride, impl), params, x)
-    out[impl] = (y, vjp(probe))
-  return out
-
-
-@pytest.mark.parametrize("h", [8, 7])
-@pytest.mark.parametrize("stride", [1, 2])
-@pytest.mark.parametrize("name", OPS)
-def test_shift_equals_lax_forward_and_gradients(name, stride, h):
-  spec = ops.get_op(name)
-  params = _params(name, stride)
-  x = jnp.asarray(_random(1, (B, h, h, C)))
-  expected_hw = -(-h // stride)
-  probe = jnp.asarray(_random(2, (B, expected_hw, expected_hw, C)))  # A random linear functional.
-  out = _values_and_grads(params, x, probe, spec, stride)
-  y_lax, (gp_lax, gx_lax) = out["lax"]
-  y_shift, (gp_shift, gx_shift) = out["shift"]
-  chex.assert_shape([y_lax, y_shift], (B, expected_hw, expected_hw, C))
-  _assert_close(y_shift, y_lax)
-  _assert_close(gx_shift, gx_lax)
-  assert gp_shift.keys() == gp_lax.keys() == params.keys()
-  for key in params:
-    _assert_close(gp_shift[key], gp_lax[key])
-
-
-@pytest.mark.parametrize("hw", [(7, 7), (8, 8), (7, 8), (9, 6)])
-def test_all_ops_agree_on_stride2_output_shape(hw):
-  x = jnp.asarray(_random(2, (B,) + hw + (C,)))
-  for name in OPS:
-    spec = ops.get_op(name)
-    params = _params(name, 2)
-    for impl in windows.IMPLS:
-      y = jax.eval_shape(functools.partial(families.apply_op, spec=spec, stride=2, impl=impl),
-                         params, x)
-      assert y.shape == (B, -(-hw[0] // 2), -(-hw[1] // 2), C), (name, impl)
-
-
-def _expected_param_count(spec, c, stride):
-  """Cost-model convention (BN without affine holds nothing)."""
-  k = spec.kernel
-  return {
-      "conv": k * k * c * c,
-      "sep_conv": 2 * (k * k * c + c * c),
-      "dil_conv": k * k * c + c * c,
-      "skip": 2 * c * (c // 2) if stride == 2 else 0,
-  }.get(spec.family, 0)
-
-
-@pytest.mark.parametrize("stride", [1, 2])
-@pytest.mark.parametrize("name", OPS)
-def test_param_count_matches_cost_convention(name, stride):
-  spec = ops.get_op(name)
-  for c in (4, 8):
-    init = functools.partial(families.init_op_params, spec=spec, channels=c, stride=stride)
-    params = jax.eval_shape(init, jax.random.key(0))  # Shapes only: no RNG compile.
-    count = sum(leaf.size for leaf in jax.tree_util.tree_leaves(params))
-    assert count == _expected_param_count(spec, c, stride)
-    assert all(leaf.dtype == jnp.float32 for leaf in jax.tree_util.tree_leaves(params))
+_factorized_reduce = _jit(
+    lambda p, x, impl: units.factorized_reduce(p, {}, x, impl, norm.BatchStats())[0],
+    static_argnums=(2,))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -220,10 +134,10 @@ def test_dense_conv_matches_numpy(impl, k, stride):
 @pytest.mark.parametrize("impl", windows.IMPLS)
 @pytest.mark.parametrize("h", [8, 7])
 def test_factorized_reduce_shape_and_channel_split(impl, h):
-  spec = ops.get_op("skip_connect")
-  params = families.init_op_params(jax.random.key(3), spec, C, 2)
+  weights, _ = units.factorized_reduce_weights(C, C, norm.BatchStats())
+  params = initializers.materialize_keyed(weights, jax.random.key(3))
   x = _random(8, (B, h, h, C))
-  y = np.asarray(_apply(params, jnp.asarray(x), spec, 2, impl))
+  y = np.asarray(_factorized_reduce(params, jnp.asarray(x), impl))
   assert y.shape == (B, (h + 1) // 2, (h + 1) // 2, C)
   relu = np.maximum(x, 0.0)
   if h % 2:  # Zero row/column on top/left, as the authors' code pads an odd input.
@@ -238,27 +152,9 @@ def test_factorized_reduce_shape_and_channel_split(impl, h):
   _assert_close(y[..., C // 2:], expected[..., C // 2:])
   # Second half depends on w2 only: zeroing it zeroes those channels and leaves the first half.
   zeroed = dict(params, w2=jnp.zeros_like(params["w2"]))
-  y0 = np.asarray(_apply(zeroed, jnp.asarray(x), spec, 2, impl))
+  y0 = np.asarray(_factorized_reduce(zeroed, jnp.asarray(x), impl))
   np.testing.assert_array_equal(y0[..., C // 2:], 0.0)
   _assert_close(y0[..., :C // 2], y[..., :C // 2])
-
-
-@pytest.mark.parametrize("stride", [1, 2])
-@pytest.mark.parametrize("h", [8, 7])
-def test_null_is_zeros_of_output_shape(stride, h):
-  spec = ops.get_op("null")
-  x = jnp.asarray(_random(9, (B, h, h, C)))
-  for impl in windows.IMPLS:
-    y = families.apply_op({}, x, spec, stride, impl)
-    chex.assert_shape(y, (B, -(-h // stride), -(-h // stride), C))
-    np.testing.assert_array_equal(np.asarray(y), 0.0)
-
-
-def test_skip_at_stride1_is_identity():
-  x = jnp.asarray(_random(10, (B, 7, 7, C)))
-  for impl in windows.IMPLS:
-    np.testing.assert_array_equal(
-        np.asarray(families.apply_op({}, x, ops.get_op("skip_connect"), 1, impl)), np.asarray(x))
 
 
 def test_batch_norm_statistics_and_affine():
@@ -293,42 +189,6 @@ def test_depthwise_custom_vjp_equals_autodiff(k, stride, dilation, h):
   for c, a, l in zip(custom, auto, library):
     _assert_close(c, a)
     _assert_close(c, l)
-
-
-@pytest.mark.parametrize("stride,h", [(2, 7), (1, 8)])
-@pytest.mark.parametrize("impl", windows.IMPLS)
-def test_apply_op_inside_switch_equals_direct_call(impl, stride, h):
-  """Forward and gradients of the switch's taken branch equal the op called on its own, and
-  equal autodiff of the 'lax' op (so the hand-written VJPs hold inside `lax.switch` too)."""
-  specs = [ops.get_op(name) for name in OPS]
-  params = [_params(name, stride) for name in OPS]
-  x = jnp.asarray(_random(1, (B, h, h, C)))
-  out_hw = -(-h // stride)
-  probe = jnp.asarray(_random(2, (B, out_hw, out_hw, C)))
-  branches = [
-      functools.partial(lambda i, operand: families.apply_op(operand[0][i], operand[1], specs[i],
-                                                            stride, impl), i)
-      for i in range(len(specs))
-  ]
-
-  @_jit
-  def switched(index, params, x):
-    y, vjp = jax.vjp(lambda p, x: jax.lax.switch(index, branches, (p, x)), params, x)
-    return y, vjp(probe)
-
-  for index, name in enumerate(OPS):
-    y, (gp, gx) = switched(index, params, x)
-    direct = _values_and_grads(params[index], x, probe, specs[index], stride)
-    for reference in (impl, "lax"):
-      y_direct, (gp_direct, gx_direct) = direct[reference]
-      _assert_close(y, y_direct)
-      _assert_close(gx, gx_direct)
-      for key, g in gp[index].items():
-        _assert_close(g, gp_direct[key])
-    for other, grads in enumerate(gp):
-      for key, g in grads.items():
-        if other != index:  # Untaken branches get zero gradient.
-          np.testing.assert_array_equal(np.asarray(g), 0.0, err_msg=f"{name} -> {OPS[other]}")
 
 
 @pytest.mark.parametrize("k,stride,h", [(1, 1, 7), (1, 2, 8), (1, 2, 7), (3, 1, 8), (3, 2, 7),
@@ -394,3 +254,23 @@ def test_unknown_impl_raises():
   x = jnp.zeros((1, 3, 3, 2))
   with pytest.raises(ValueError, match="impl"):
     pool.max_pool(x, 3, 1, "cudnn")
+
+
+def test_running_batch_norm_train_and_eval_match_numpy():
+  rng = np.random.default_rng(0)
+  x = rng.normal(2.0, 3.0, size=(4, 3, 5, 6)).astype(np.float32)
+  params = {"scale": rng.normal(size=6).astype(np.float32),
+            "bias": rng.normal(size=6).astype(np.float32)}
+  stats = {"mean": rng.normal(size=6).astype(np.float32),
+           "var": rng.uniform(0.5, 2, size=6).astype(np.float32)}
+  y, new = norm.running_batch_norm(params, stats, jnp.asarray(x), train=True, momentum=0.1)
+  mean, var = x.mean((0, 1, 2)), x.var((0, 1, 2))
+  n = 4 * 3 * 5
+  np.testing.assert_allclose(y, (x - mean) / np.sqrt(var + 1e-5) * params["scale"]
+                             + params["bias"], rtol=1e-4, atol=1e-5)
+  np.testing.assert_allclose(new["mean"], 0.9 * stats["mean"] + 0.1 * mean, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(new["var"], 0.9 * stats["var"] + 0.1 * var * n / (n - 1), rtol=1e-5)
+  y, same = norm.running_batch_norm(params, stats, jnp.asarray(x), train=False)
+  np.testing.assert_allclose(y, (x - stats["mean"]) / np.sqrt(stats["var"] + 1e-5)
+                             * params["scale"] + params["bias"], rtol=1e-4, atol=1e-5)
+  assert same is stats

@@ -179,30 +179,6 @@ def test_config_errors_name_the_field():
     ev.config_for("cifar", num_cell=3)
 
 
-# ----------------------------------------------------------------------------------------------
-# Batch norm.
-
-
-def test_batch_norm_train_and_eval_match_numpy():
-  rng = np.random.default_rng(0)
-  x = rng.normal(2.0, 3.0, size=(4, 3, 5, 6)).astype(np.float32)
-  params = {"scale": rng.normal(size=6).astype(np.float32),
-            "bias": rng.normal(size=6).astype(np.float32)}
-  stats = {"mean": rng.normal(size=6).astype(np.float32),
-           "var": rng.uniform(0.5, 2, size=6).astype(np.float32)}
-  y, new = ev.batch_norm(params, stats, jnp.asarray(x), train=True, momentum=0.1)
-  mean, var = x.mean((0, 1, 2)), x.var((0, 1, 2))
-  n = 4 * 3 * 5
-  np.testing.assert_allclose(y, (x - mean) / np.sqrt(var + 1e-5) * params["scale"]
-                             + params["bias"], rtol=1e-4, atol=1e-5)
-  np.testing.assert_allclose(new["mean"], 0.9 * stats["mean"] + 0.1 * mean, rtol=1e-5, atol=1e-6)
-  np.testing.assert_allclose(new["var"], 0.9 * stats["var"] + 0.1 * var * n / (n - 1), rtol=1e-5)
-  y, same = ev.batch_norm(params, stats, jnp.asarray(x), train=False)
-  np.testing.assert_allclose(y, (x - stats["mean"]) / np.sqrt(stats["var"] + 1e-5)
-                             * params["scale"] + params["bias"], rtol=1e-4, atol=1e-5)
-  assert same is stats
-
-
 def test_eval_mode_uses_running_statistics():
   fn, params, stats = _small_forward("cifar", "DARTS")
   x = _images(16, seed=1)
@@ -242,14 +218,14 @@ def _cell_runner(genotype):
   """
   config = _small("cifar")
   params, stats = ev.init(jax.random.key(0), config, genotype, (BATCH, 8, 8, 3))
-  plan = ev.cell_plans(config, genotype)[0]
-  assert not plan.reduction
+  layout = ev.cell_plans(config, genotype)[0]
+  assert not layout.reduction
   cell = functools.partial(ev.apply_cell, params["cells"][0], stats["cells"][0],
-                           genotype=genotype, plan=plan, config=config, train=True)
+                           genotype=genotype, layout=layout, config=config, train=True)
   run = jax.jit(lambda a, b, key, prob: cell(a, b, key=key, drop_path_prob=prob)[0])
   plain = jax.jit(lambda a, b: cell(a, b)[0])
   rng = np.random.default_rng(3)
-  s0, s1 = (jnp.asarray(rng.normal(size=(BATCH, 8, 8, plan.c_p)), jnp.float32) for _ in range(2))
+  s0, s1 = (jnp.asarray(rng.normal(size=(BATCH, 8, 8, layout.c_p)), jnp.float32) for _ in range(2))
   return run, plain, s0, s1
 
 

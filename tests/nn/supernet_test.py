@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from natjax.core import arch, sampler, spaces
+from natjax.core import arch, plan, sampler, spaces
 from natjax.nn import networks
 from natjax.nn import supernet as sn
 
@@ -38,9 +38,9 @@ def test_one_parameter_set_per_slot_and_op(space_name):
   shapes = _param_shapes(sn.SupernetConfig(space=space_name, num_cells=3, channels=4))
   nodes = shapes["cells"][0]["nodes"]
   assert len(nodes) == space.num_nodes
-  slots = sum(2 + (n["inner"]["sep_conv_3x3"]["pw1"].shape[0] if "inner" in n else 0)
+  slots = sum(2 + (n["inner"]["sep_conv_3x3"]["block1"]["pw"].shape[0] if "inner" in n else 0)
               for n in nodes)
-  assert slots == arch.num_slots(space.num_nodes)
+  assert slots == plan.num_slots(space.num_nodes)
   for node in nodes:
     assert set(node["inputs"]) == set(space.ops)
   # Reduction cell (index 1): skip from the inputs is a FactorizedReduce, from inner nodes none.
