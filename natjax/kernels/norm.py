@@ -7,11 +7,16 @@ units (`natjax.kernels.units`) are written once against it, and a network picks 
   BatchStats    the supernet's (spec section 6): non-affine, on batch statistics, no state.
   RunningStats  the retraining networks' (spec section 9): affine, PyTorch running statistics
                 threaded in and out (updated in training, used in evaluation).
+
+Batch statistics are those of the batch the function sees, or, with `axis_name` (as flax's
+`BatchNorm(axis_name=...)`), averaged over that named mesh axis: inside a `jax.shard_map` over a
+data axis with equal per-device batches, that is the global batch's mean and biased variance,
+exactly as one device computes them. The axis is an argument, never ambient state, so a function
+means the same under natjax's `shard_step` and under a plain `jax.shard_map`.
 """
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any, Dict, NamedTuple, Optional, Tuple
 
 import jax
@@ -23,32 +28,14 @@ from natjax.kernels.initializers import const
 Params = Dict[str, Any]
 
 
-# Mesh axes over which batch statistics are averaged, set while a sharded step is traced (the
-# statistics of a data-parallel step are those of the global batch, as on one device).
-_BATCH_STAT_AXES: list = []
-
-
-@contextlib.contextmanager
-def batch_stats_over(axis_name: Optional[str]):
-  """While tracing inside `shard_map`, makes `batch_norm` average its statistics over the mesh
-  axis `axis_name` (None: local statistics). Equal per-device batches give the global mean and
-  biased variance exactly as one device would compute them."""
-  _BATCH_STAT_AXES.append(axis_name)
-  try:
-    yield
-  finally:
-    _BATCH_STAT_AXES.pop()
-
-
-def _batch_mean(x: jax.Array) -> jax.Array:
-  """f32[C]: mean over (N, H, W), over the whole data-parallel batch inside `batch_stats_over`."""
+def _batch_mean(x: jax.Array, axis_name: Optional[str]) -> jax.Array:
+  """f32[C]: mean over (N, H, W), and over the mesh axis `axis_name` when given."""
   mean = jnp.mean(x, axis=(0, 1, 2))
-  axis = _BATCH_STAT_AXES[-1] if _BATCH_STAT_AXES else None
-  return mean if axis is None else lax.pmean(mean, axis)
+  return mean if axis_name is None else lax.pmean(mean, axis_name)
 
 
 def batch_norm(x: jax.Array, eps: float = 1e-5, scale: Optional[jax.Array] = None,
-               bias: Optional[jax.Array] = None) -> jax.Array:
+               bias: Optional[jax.Array] = None, axis_name: Optional[str] = None) -> jax.Array:
   """Batch norm on batch statistics over (N, H, W), biased variance (PyTorch training mode).
 
   Args:
@@ -56,12 +43,13 @@ def batch_norm(x: jax.Array, eps: float = 1e-5, scale: Optional[jax.Array] = Non
     eps: added to the variance.
     scale: optional f32[C] affine scale.
     bias: optional f32[C] affine bias.
+    axis_name: a mesh axis to average the statistics over (inside `shard_map`), or None.
 
   Returns:
     f32[N, H, W, C], per channel mean 0 and variance var/(var+eps) before the affine.
   """
-  mean = _batch_mean(x)
-  var = _batch_mean(jnp.square(x - mean))
+  mean = _batch_mean(x, axis_name)
+  var = _batch_mean(jnp.square(x - mean), axis_name)
   y = (x - mean) * lax.rsqrt(var + eps)
   if scale is not None:
     y = y * scale
@@ -71,7 +59,8 @@ def batch_norm(x: jax.Array, eps: float = 1e-5, scale: Optional[jax.Array] = Non
 
 
 def running_batch_norm(params: Params, stats: Params, x: jax.Array, train: bool,
-                       momentum: float = 0.1, eps: float = 1e-5) -> Tuple[jax.Array, Params]:
+                       momentum: float = 0.1, eps: float = 1e-5,
+                       axis_name: Optional[str] = None) -> Tuple[jax.Array, Params]:
   """Affine batch norm over (N, H, W) with PyTorch running statistics.
 
   Args:
@@ -83,14 +72,18 @@ def running_batch_norm(params: Params, stats: Params, x: jax.Array, train: bool,
       running statistics and return them unchanged.
     momentum: running = (1 - momentum) * running + momentum * batch.
     eps: added to the variance.
+    axis_name: a mesh axis to average the batch statistics over (inside `shard_map`; n is then
+      the global count), or None.
 
   Returns:
     (f32[N, H, W, C], new stats).
   """
   if train:
-    mean = jnp.mean(x, axis=(0, 1, 2))
-    var = jnp.mean(jnp.square(x - mean), axis=(0, 1, 2))
+    mean = _batch_mean(x, axis_name)
+    var = _batch_mean(jnp.square(x - mean), axis_name)
     n = x.shape[0] * x.shape[1] * x.shape[2]
+    if axis_name is not None:
+      n *= lax.axis_size(axis_name)
     unbiased = var * (n / max(n - 1, 1))
     stats = {"mean": (1.0 - momentum) * stats["mean"] + momentum * lax.stop_gradient(mean),
              "var": (1.0 - momentum) * stats["var"] + momentum * lax.stop_gradient(unbiased)}
@@ -104,8 +97,10 @@ class BatchStats(NamedTuple):
   """The supernet's normaliser: non-affine batch norm on batch statistics; no params, no stats.
 
   Attributes:
+    axis_name: the mesh axis the statistics are averaged over (inside `shard_map`), or None.
     eps: added to the variance.
   """
+  axis_name: Optional[str] = None
   eps: float = 1e-5
 
   def init(self, channels: int) -> Tuple[Params, Params]:
@@ -116,7 +111,7 @@ class BatchStats(NamedTuple):
   def __call__(self, params: Params, stats: Params, x: jax.Array) -> Tuple[jax.Array, Params]:
     """(batch_norm(x), stats unchanged); `params` (a unit's weights) is not read."""
     del params
-    return batch_norm(x, self.eps), stats
+    return batch_norm(x, self.eps, axis_name=self.axis_name), stats
 
 
 class RunningStats(NamedTuple):
@@ -126,10 +121,12 @@ class RunningStats(NamedTuple):
     train: normalise with batch statistics and update the running ones (else use them).
     momentum: running = (1 - momentum) * running + momentum * batch.
     eps: added to the variance.
+    axis_name: the mesh axis batch statistics are averaged over (inside `shard_map`), or None.
   """
   train: bool
   momentum: float = 0.1
   eps: float = 1e-5
+  axis_name: Optional[str] = None
 
   def init(self, channels: int) -> Tuple[Params, Params]:
     """({'scale': 1, 'bias': 0}, {'mean': 0, 'var': 1}), each f32[channels], as descriptions."""
@@ -139,7 +136,8 @@ class RunningStats(NamedTuple):
 
   def __call__(self, params: Params, stats: Params, x: jax.Array) -> Tuple[jax.Array, Params]:
     """`running_batch_norm` with this normaliser's settings."""
-    return running_batch_norm(params, stats, x, self.train, self.momentum, self.eps)
+    return running_batch_norm(params, stats, x, self.train, self.momentum, self.eps,
+                              self.axis_name)
 
 
 Normalizer = Any  # BatchStats, RunningStats, or any object with the same init and __call__.

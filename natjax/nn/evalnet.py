@@ -89,6 +89,9 @@ class EvalNetConfig:
     impl: kernel implementation, 'shift' (CPU) or 'lax' (GPU/TPU).
     bn_momentum: PyTorch convention: running = (1 - m) * running + m * batch statistic.
     bn_eps: added to the variance before the square root.
+    axis_name: the mesh axis BN averages its batch statistics over when the network runs inside
+      `jax.shard_map` over a data axis; None when it runs on one device or under plain jit (XLA
+      then computes the statistics of the whole, possibly sharded, batch).
   """
   network: str = "cifar"
   channels: int = 36
@@ -99,6 +102,7 @@ class EvalNetConfig:
   impl: str = "shift"
   bn_momentum: float = 0.1
   bn_eps: float = 1e-5
+  axis_name: Optional[str] = None
 
   def __post_init__(self):
     if self.network not in NETWORKS:
@@ -179,7 +183,8 @@ def cell_plans(config: EvalNetConfig, genotype: Genotype,
 
 def _check_genotype(genotype: Genotype) -> Genotype:
   if not isinstance(genotype, Genotype):
-    raise InputError(f"evalnet: expected a natjax.core.arch.Genotype, got {type(genotype).__name__}")
+    raise InputError(f"evalnet: expected a natjax.core.arch.Genotype, got"
+                     f" {type(genotype).__name__}")
   return make_genotype(*genotype)
 
 
@@ -196,7 +201,7 @@ class _Mode(NamedTuple):
 def normalizer(config: EvalNetConfig, train: bool) -> RunningStats:
   """The network's BN: affine, with PyTorch running statistics (updated in training, used in
   evaluation), momentum and eps from the config."""
-  return RunningStats(train, config.bn_momentum, config.bn_eps)
+  return RunningStats(train, config.bn_momentum, config.bn_eps, config.axis_name)
 
 
 def _mode(config: EvalNetConfig, train: bool) -> _Mode:
@@ -382,8 +387,8 @@ def init(key: jax.Array, config: EvalNetConfig, genotype: Genotype,
   """Initial parameters and BN running statistics (layouts in the module docstring).
 
   Convs are He-normal, BN scale 1 / bias 0, running mean 0 / variance 1, Linear layers PyTorch's
-  uniform default. Runs eagerly (do not jit it: see `initializers.materialize_pooled`); use `jax.eval_shape` to
-  size a network without allocating it.
+  uniform default. Runs eagerly (do not jit it: see `initializers.materialize_pooled`); use
+  `jax.eval_shape` to size a network without allocating it.
 
   Args:
     key: PRNG key.

@@ -19,7 +19,8 @@ section 6:
             output set (`SearchSpace.output_mask`) are multiplied by 0.
   head      global average pool -> Linear(N*C_last -> classes)
 
-Every BN runs on batch statistics; only the stem BN is affine.
+Every BN runs on batch statistics (averaged over `SupernetConfig.axis_name` when the network runs
+inside `shard_map`); only the stem BN is affine.
 
 Parameter pytree (`init_supernet`), NHWC layouts as in `natjax.core.families`:
   {'stem': {'w': f32[3, 3, 3, m*C], 'scale': f32[m*C], 'bias': f32[m*C]},
@@ -38,7 +39,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any, Callable, Dict, Sequence, Tuple
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -70,6 +71,9 @@ class SupernetConfig:
     remat_branches: wrap every switch branch in `jax.checkpoint`: a branch then saves only its
       inputs (shared by all branches) for the backward pass and recomputes its own forward there.
       Without it, a switch writes zeros into the saved values of every branch it did not take.
+    axis_name: the mesh axis every BN averages its batch statistics over, for a network applied
+      inside `jax.shard_map` over a data axis (the search's steps name 'data'); None for local
+      statistics (one device, or under plain jit).
   """
   space: str = "darts"
   channels: int = 20
@@ -78,10 +82,11 @@ class SupernetConfig:
   impl: str = "shift"
   stem_multiplier: int = 3
   remat_branches: bool = True
+  axis_name: Optional[str] = None
 
   def normalizer(self) -> Normalizer:
     """The normaliser of every BN in the cells: non-affine, on batch statistics (spec section 6)."""
-    return BatchStats()
+    return BatchStats(axis_name=self.axis_name)
 
 
 def cell_layouts(config: SupernetConfig) -> Tuple[CellLayout, ...]:
@@ -238,7 +243,8 @@ def forward(params: Params, x: jax.Array, arch: Arch, config: SupernetConfig,
   """
   impl, norm = config.impl, config.normalizer()
   stem = params["stem"]
-  s = batch_norm(conv.conv(x, stem["w"], 1, impl), scale=stem["scale"], bias=stem["bias"])
+  s = batch_norm(conv.conv(x, stem["w"], 1, impl), scale=stem["scale"], bias=stem["bias"],
+                 axis_name=config.axis_name)
   s0 = s1 = s
   for cell_params, layout in zip(params["cells"], cell_layouts(config)):
     cell_arch = arch.reduce if layout.reduction else arch.normal

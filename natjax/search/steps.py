@@ -104,7 +104,8 @@ def make_setup(config: Any, dataset: data.Dataset) -> Setup:
   rule = rules.get_rule(config.rule)
   net = supernet.SupernetConfig(space=config.space, channels=config.channels,
                                 num_cells=config.num_cells, num_classes=dataset.num_classes,
-                                impl=config.impl, stem_multiplier=config.stem_multiplier)
+                                impl=config.impl, stem_multiplier=config.stem_multiplier,
+                                axis_name=sharding.AXIS)
   return Setup(
       supernet=net, space=space, rule=rule,
       policy=policy.for_rule(rule, space, released_quirk=config.released_quirk),
@@ -132,7 +133,9 @@ def init_state(key: jax.Array, setup: Setup, image_shape: Tuple[int, int, int]) 
 
 
 # ----------------------------------------------------------------------------------------------
-# Per-device pieces (run inside `sharding.shard_step`).
+# Per-device pieces, run inside a `jax.shard_map` over the 'data' axis (`sharding.AXIS`): losses,
+# metrics and BatchNorm statistics (`SupernetConfig.axis_name`) are averaged over it. `make_steps`
+# wraps them with `sharding.shard_step`; a plain `jax.shard_map` gives the same numbers.
 
 
 def step_keys(state: SearchState, num: int) -> jax.Array:

@@ -7,7 +7,10 @@ its own slice. What a step means does not depend on the number of devices:
   - the loss is averaged over the mesh (`lax.pmean` of the *loss*; the gradient of a replicated
     parameter is then the gradient of the global mean — taking `pmean` of the gradients as well
     would scale them by the device count);
-  - BatchNorm statistics are those of the global batch (`norm.batch_stats_over`);
+  - BatchNorm statistics are those of the global batch: a network applied inside the step names
+    the axis (`SupernetConfig.axis_name`, `natjax.kernels.norm`), as flax's
+    `BatchNorm(axis_name=...)` does; nothing here changes what the step computes, so a plain
+    `jax.shard_map` of it gives the same numbers;
   - random draws that touch examples (augmentation) are made for the global batch and sliced, so
     example i gets the same crop whichever device holds it.
 
@@ -24,8 +27,6 @@ from typing import Any, Callable, Optional, Sequence
 import jax
 import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
-
-from natjax.kernels import norm
 
 AXIS = "data"
 
@@ -79,23 +80,19 @@ def num_shards() -> int:
 def shard_step(fn: Callable, mesh: Mesh, batch_argnums: Sequence[int] = (1,),
                donate_argnums: Sequence[int] = ()) -> Callable:
   """jit(shard_map(fn)): the arguments at `batch_argnums` are split over 'data', every other
-  argument and every output is replicated. BatchNorm inside `fn` uses global-batch statistics.
+  argument and every output is replicated.
 
   Args:
     fn: the per-device step; collectives over `sharding.AXIS` make it global (pmean of losses and
-      metrics).
+      metrics, BatchNorm statistics averaged over the axis its network names).
     mesh: from `data_mesh`.
     batch_argnums: positions of the batch arguments (pytrees of [B_global, ...]).
     donate_argnums: positions whose buffers may be reused (the state).
   """
-  def body(*args):
-    with norm.batch_stats_over(AXIS):
-      return fn(*args)
-
   @functools.wraps(fn)
   def wrapper(*args):
     in_specs = tuple(P(AXIS) if i in batch_argnums else P() for i in range(len(args)))
-    mapped = jax.shard_map(body, mesh=mesh, in_specs=in_specs, out_specs=P())
+    mapped = jax.shard_map(fn, mesh=mesh, in_specs=in_specs, out_specs=P())
     return mapped(*args)
 
   return jax.jit(wrapper, donate_argnums=tuple(donate_argnums))
