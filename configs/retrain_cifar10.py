@@ -25,6 +25,7 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
   c.seed = 0                     # weights, batch order, augmentation and drop-path draws
   # Architecture and network.
   c.arch = "DARTS"               # built-in name, genotype file, or a search's derived.json[:NAME]
+  c.imports = ()                 # modules imported first (a fork's registered ops, spaces, rules)
   c.network = "cifar"            # macro-architecture: 'cifar' (one-conv stem) or 'imagenet'
   c.channels = 36                # C of the first cells (channels; doubles at each reduction)
   c.num_cells = 20               # cells; reductions at num_cells // 3 and 2 * num_cells // 3

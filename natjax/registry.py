@@ -1,17 +1,24 @@
-"""A name -> object registry, shared by ops, search spaces and transition rules.
+"""Name -> object registries (op families, ops, search spaces, transition rules, datasets) and the
+import of the modules that fill them.
 
 Registration is where extension happens (a research fork registers a rule or an op without editing
 natjax), so it fails loudly: re-registering a name with a different object is an error, and a
-lookup of an unknown name names the closest registered one.
+lookup of an unknown name names the closest registered one. A fork's modules are imported by name
+(`import_modules`: the command line's `--imports`, `NATJAX_IMPORTS`, a config's `imports`, a
+policy export's record), so that their registrations run before anything looks them up.
 """
 
 from __future__ import annotations
 
-from typing import Dict, Generic, Tuple, TypeVar
+import importlib
+import os
+import sys
+from typing import Dict, Generic, Iterable, List, Tuple, TypeVar, Union
 
 from natjax.errors import InputError, closest
 
 T = TypeVar("T")
+_IMPORTED: List[str] = []  # modules imported through `import_modules`, in order
 
 
 class Registry(Generic[T]):
@@ -43,3 +50,49 @@ class Registry(Generic[T]):
 
   def names(self) -> Tuple[str, ...]:
     return tuple(self._items)
+
+
+def split_modules(names: Union[str, Iterable[str], None]) -> Tuple[str, ...]:
+  """'a.b, c' or ['a.b', 'c'] -> ('a.b', 'c'): module names, blanks dropped, repeats merged."""
+  if names is None:
+    return ()
+  parts = names.split(",") if isinstance(names, str) else list(names)
+  return tuple(dict.fromkeys(p.strip() for p in parts if p and p.strip()))
+
+
+def import_modules(names: Union[str, Iterable[str], None]) -> Tuple[str, ...]:
+  """Imports a research fork's modules by name, so that their registrations run.
+
+  The current directory is put on `sys.path` first (console scripts leave it out), so a fork's
+  module beside where the command runs is found as it would be by `python -m`.
+
+  Args:
+    names: module names, as a sequence or a comma-separated string ('examples.fork,mine').
+
+  Returns:
+    The names imported, in order; `imported_modules()` then lists them too.
+
+  Raises:
+    InputError: one line naming the module that failed to import and why.
+  """
+  names = split_modules(names)
+  if names and os.getcwd() not in sys.path and "" not in sys.path:
+    sys.path.insert(0, os.getcwd())
+  for name in names:
+    try:
+      importlib.import_module(name)
+    except InputError as err:
+      raise InputError(f"module '{name}': {err}") from None
+    except Exception as err:  # pylint: disable=broad-except
+      # The fork's own code: whatever it raised, the user needs the module's name.
+      detail = (str(err).strip().splitlines() or [""])[0]
+      raise InputError(f"cannot import module '{name}' ({type(err).__name__}: {detail})") from None
+    if name not in _IMPORTED:
+      _IMPORTED.append(name)
+  return names
+
+
+def imported_modules() -> Tuple[str, ...]:
+  """The modules imported through `import_modules` in this process, in order (what a saved
+  config or policy records, so that a fresh process can import them again)."""
+  return tuple(_IMPORTED)

@@ -12,8 +12,11 @@
   natjax retrain --config FILE[:ARG] --workdir DIR [--arch NAME_OR_FILE] [--config.FIELD=VALUE ...]
   natjax compare RUN_DIR [RUN_DIR ...] [--out PLOT.png]
 
-Bad input (an unknown name, a malformed file, an invalid cell) prints one line naming the problem
-to stderr and exits with code 2; no traceback reaches the user.
+Every command may be preceded by `--imports MODULE[,MODULE]` (and $NATJAX_IMPORTS): modules
+imported first, e.g. a research fork that registers op families, ops, spaces or rules, found from
+the current directory too. Bad input (an unknown name, a malformed file, an invalid cell, a module
+that fails to import) prints one line naming the problem to stderr and exits with code 2; no
+traceback reaches the user.
 """
 
 from __future__ import annotations
@@ -24,7 +27,10 @@ import os
 import sys
 from typing import Dict, List, Optional
 
+from natjax import registry
 from natjax.errors import InputError
+
+IMPORTS_ENV = "NATJAX_IMPORTS"  # comma-separated modules imported before every command
 
 
 def _cmd_cost(args: argparse.Namespace) -> None:
@@ -181,6 +187,13 @@ def _cmd_transform(args: argparse.Namespace) -> None:
       print(f"wrote {path}")
 
 
+def _with_imports(config, imports):
+  """The config with the command line's modules added to `config.imports`, so that its
+  config.json records everything the run imported."""
+  config.imports = tuple(dict.fromkeys(tuple(config.imports) + tuple(imports)))
+  return config
+
+
 def _init_distributed() -> None:
   """Multi-host runs (NATJAX_DISTRIBUTED=1, set by the launch scripts): one process per host joins
   the others before any device is touched."""
@@ -193,7 +206,7 @@ def _cmd_search(args: argparse.Namespace) -> None:
   from natjax import search
   from natjax.cli import configs
   _init_distributed()
-  config = configs.load_config(args.config, args.overrides)
+  config = _with_imports(configs.load_config(args.config, args.overrides), args.imports)
   try:
     search.run(config, args.workdir)
   except search.SearchError as err:
@@ -205,7 +218,7 @@ def _cmd_retrain(args: argparse.Namespace) -> None:
   from natjax.cli import configs
   from natjax.train import retrain
   _init_distributed()
-  config = configs.load_config(args.config, args.overrides)
+  config = _with_imports(configs.load_config(args.config, args.overrides), args.imports)
   if args.arch:
     config.arch = args.arch
   try:
@@ -229,6 +242,11 @@ def _cmd_compare(args: argparse.Namespace) -> None:
 def _parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(
       prog="natjax", description="Neural Architecture Transformer (NAT, NAT++) in JAX.")
+  parser.add_argument(
+      "--imports", default=None, metavar="MODULE[,MODULE]",
+      help="modules to import before the command, e.g. a research fork that registers ops,"
+      " spaces or rules (also $NATJAX_IMPORTS); importable from the current directory; recorded"
+      " in a search's or retraining's config.json and in policy.json")
   sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
   cost = sub.add_parser("cost", help="params and MAdds of an architecture's stand-alone network")
@@ -304,6 +322,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.error(f"unrecognized arguments: {' '.join(extra)}")
   args.overrides = extra
   try:
+    args.imports = registry.import_modules(
+        registry.split_modules(os.environ.get(IMPORTS_ENV)) + registry.split_modules(args.imports))
     args.run(args)
   except InputError as err:
     print(f"natjax {args.command}: error: {err}", file=sys.stderr)

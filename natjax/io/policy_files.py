@@ -3,18 +3,22 @@ the policy they belong to, in one directory:
 
   DIR/policy.json   {"format": 1, "space": "darts_pp", "rule": "natpp" or a full rule object,
                      "head": "mask", "self_loops": false, "released_quirk": false,
-                     "param_count": 322750}
+                     "param_count": 322750, "imports": []}
   DIR/params/       the Flax parameter tree, an orbax checkpoint
 
 "rule" is a registered rule's name, or, for a rule loaded from a file, the whole rule (the form
 `natjax.core.rules.rule_from_dict` reads), so an export does not depend on the file it came from.
+"imports" names the modules that register what the policy needs (a research fork's space, ops or
+rule); `load_policy` imports them first, so a fork's policy loads in a fresh process. Exports
+without the field (older ones) import nothing.
 `load_policy` rebuilds the policy from policy.json and checks the stored parameter tree against
 it before restoring anything: a missing or corrupt file, an unknown space or rule, or a parameter
 whose path or shape does not fit gives one InputError line naming the file and field. A search
 work directory keeps its policy export in WORKDIR/policy; `load_policy` accepts either directory.
 
 Public API:
-  save_policy(directory, params, *, space, rule, self_loops=False, released_quirk=False) -> str
+  save_policy(directory, params, *, space, rule, self_loops=False, released_quirk=False,
+              imports=None) -> str
   load_policy(directory) -> PolicyCheckpoint(params, policy, rule, space)
 """
 
@@ -24,12 +28,13 @@ import contextlib
 import json
 import logging
 import os
-from typing import Any, Dict, NamedTuple, Tuple, Union
+from typing import Any, Dict, NamedTuple, Optional, Sequence, Tuple, Union
 
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from natjax import registry
 from natjax.core import rules, spaces
 from natjax.nn import policy
 from natjax.errors import InputError, closest
@@ -39,7 +44,8 @@ POLICY_FILE = "policy.json"
 POLICY_PARAMS = "params"
 WORKDIR_POLICY = "policy"  # Where a search work directory keeps its policy export.
 _POLICY_FIELDS = {"format": int, "space": str, "rule": (str, dict), "head": str,
-                  "self_loops": bool, "released_quirk": bool, "param_count": int}
+                  "self_loops": bool, "released_quirk": bool, "param_count": int, "imports": list}
+_OPTIONAL_FIELDS = {"imports": []}  # absent from exports written before it existed
 
 
 class PolicyCheckpoint(NamedTuple):
@@ -124,7 +130,7 @@ def _abstract_params(pol: policy.Policy) -> Any:
 
 def save_policy(directory: str, params: Any, *, space: Union[str, spaces.SearchSpace],
                 rule: Union[str, Dict[str, Any], rules.Rule], self_loops: bool = False,
-                released_quirk: bool = False) -> str:
+                released_quirk: bool = False, imports: Optional[Sequence[str]] = None) -> str:
   """Exports policy parameters and the settings that rebuild their policy.
 
   Args:
@@ -134,6 +140,8 @@ def save_policy(directory: str, params: Any, *, space: Union[str, spaces.SearchS
     rule: a registered rule name or JSON rule path, a rule dict, or a `rules.Rule`.
     self_loops: the GCN variant the parameters belong to.
     released_quirk: the released p + 1e-5 numerics.
+    imports: modules that register what the policy needs, recorded for `load_policy`; default:
+      every module imported through `natjax.registry.import_modules` in this process.
 
   Returns:
     `directory`.
@@ -155,7 +163,9 @@ def save_policy(directory: str, params: Any, *, space: Union[str, spaces.SearchS
   meta = {"format": POLICY_FORMAT, "space": space.name, "rule": rule_entry,
           "head": pol.module.head, "self_loops": bool(self_loops),
           "released_quirk": bool(released_quirk),
-          "param_count": int(sum(np.size(x) for x in jax.tree_util.tree_leaves(params)))}
+          "param_count": int(sum(np.size(x) for x in jax.tree_util.tree_leaves(params))),
+          "imports": list(registry.split_modules(
+              registry.imported_modules() if imports is None else imports))}
   if jax.process_index() == 0:
     path = os.path.join(directory, POLICY_FILE)
     with open(path + ".tmp", "w", encoding="utf-8") as f:
@@ -192,6 +202,8 @@ def _read_meta(path: str) -> Dict[str, Any]:
   for key in sorted(meta):
     if key not in _POLICY_FIELDS:
       raise InputError(f"{path}: unknown field '{key}'{closest(key, _POLICY_FIELDS)}")
+  for key, default in _OPTIONAL_FIELDS.items():
+    meta.setdefault(key, default)
   for key, kind in _POLICY_FIELDS.items():
     if key not in meta:
       raise InputError(f"{path}: field '{key}' is missing")
@@ -219,7 +231,7 @@ def _meta_rule(meta: Dict[str, Any], path: str) -> rules.Rule:
 
 
 def load_policy(directory: str) -> PolicyCheckpoint:
-  """Restores a policy export written by `save_policy`.
+  """Restores a policy export written by `save_policy`, after importing the modules it names.
 
   Args:
     directory: the export directory, or a search work directory holding it in `policy/`.
@@ -229,12 +241,19 @@ def load_policy(directory: str) -> PolicyCheckpoint:
 
   Raises:
     InputError: one line naming the file and field: missing directory or policy.json, corrupt
-      JSON, unknown space or rule, head or parameter count not matching, parameters missing,
-      unexpected or of the wrong shape, unreadable parameter checkpoint.
+      JSON, a module that fails to import, unknown space or rule, head or parameter count not
+      matching, parameters missing, unexpected or of the wrong shape, unreadable parameter
+      checkpoint.
   """
   directory = _policy_dir(directory)
   meta_path = os.path.join(directory, POLICY_FILE)
   meta = _read_meta(meta_path)
+  if not all(isinstance(name, str) for name in meta["imports"]):
+    raise InputError(f"{meta_path}: field 'imports' must be a list of module names")
+  try:
+    registry.import_modules(meta["imports"])
+  except InputError as err:
+    raise InputError(f"{meta_path}: field 'imports': {err}") from None
   try:
     space = spaces.get_space(meta["space"])
   except InputError as err:

@@ -10,7 +10,6 @@ resumed run ends with the same summary.json and derived.json as an uninterrupted
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 from typing import Any, Dict, List, Tuple
@@ -20,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 import tqdm
 
-from natjax import data
+from natjax import data, registry
 from natjax.core import arch as arch_lib
 from natjax.core import spaces
 from natjax.errors import InputError, closest
@@ -120,8 +119,7 @@ def run(config: Any, workdir: str, out: Any = None) -> Dict[str, Any]:
     SearchError: a non-finite loss or reward (the newest checkpoint is the last good state).
   """
   out = sys.stdout if out is None else out
-  for module in config.imports:
-    importlib.import_module(module)
+  registry.import_modules(config.imports)
   validate_config(config)
   workdir = os.path.abspath(workdir)
   os.makedirs(workdir, exist_ok=True)
@@ -221,7 +219,8 @@ def finish(config: Any, workdir: str, setup: Setup, steps: Steps, state: SearchS
   if jax.process_index() == 0:
     policy_files.save_policy(os.path.join(workdir, policy_files.WORKDIR_POLICY),
                            jax.device_get(state.theta_params), space=setup.space,
-                           rule=setup.rule, released_quirk=setup.policy.released_quirk)
+                           rule=setup.rule, released_quirk=setup.policy.released_quirk,
+                           imports=config.imports)
   summary = {"dataset": config.dataset, "space": config.space, "rule": config.rule,
              "epochs": config.epochs, "steps": int(state.step),
              "baseline": float(state.baseline), **held_out,

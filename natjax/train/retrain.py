@@ -35,7 +35,7 @@ import numpy as np
 import tensorboardX
 import tqdm
 
-from natjax import data
+from natjax import data, registry
 from natjax.core import costs
 from natjax.core.arch import Genotype
 from natjax.errors import InputError, closest
@@ -218,6 +218,7 @@ def run(config: Any, workdir: str, out: Any = None) -> Dict[str, Any]:
   """
   started = time.time()
   out = sys.stdout if out is None else out
+  registry.import_modules(config.imports)
   validate_config(config)
   arch_name, genotype = genotype_files.resolve_arch(config.arch)
   workdir = os.path.abspath(workdir)

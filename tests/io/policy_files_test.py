@@ -9,7 +9,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from natjax import cli
+from natjax import cli, registry
 from natjax.core import arch, genotypes, rules, spaces
 from natjax.errors import InputError
 from natjax.io import notation, policy_files
@@ -89,7 +89,8 @@ def test_load_restores_the_policy_and_accepts_a_work_directory(tmp_path):
                                   rules.compile_mask(ckpt.rule, DARTS_PP))
   meta = json.loads((tmp_path / "work" / "policy" / "policy.json").read_text())
   assert meta == {"format": 1, "space": "darts_pp", "rule": "natpp", "head": "mask",
-                  "self_loops": True, "released_quirk": False, "param_count": 322_750}
+                  "self_loops": True, "released_quirk": False, "param_count": 322_750,
+                  "imports": list(registry.imported_modules())}  # this process's forks
 
 
 def _file_rule(tmp_path):
