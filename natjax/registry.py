@@ -18,6 +18,7 @@ from typing import Dict, Generic, Iterable, List, Tuple, TypeVar, Union
 from natjax.errors import InputError, closest
 
 T = TypeVar("T")
+_REMOVALS = [0]  # entries removed from any registry so far (see `generation`)
 _IMPORTED: List[str] = []  # modules imported through `import_modules`, in order
 
 
@@ -37,6 +38,12 @@ class Registry(Generic[T]):
     self._items[name] = item
     return item
 
+  def remove(self, name: str) -> None:
+    """Unregisters `name` (temporary registrations end here); InputError if it is unknown."""
+    self.get(name)
+    del self._items[name]
+    _REMOVALS[0] += 1
+
   def get(self, name: str) -> T:
     """The item registered as `name`; InputError naming the closest name otherwise."""
     try:
@@ -50,6 +57,12 @@ class Registry(Generic[T]):
 
   def names(self) -> Tuple[str, ...]:
     return tuple(self._items)
+
+
+def generation() -> int:
+  """A number that changes whenever an entry is removed from any registry: a name can then be
+  registered again with other contents, so it belongs in the key of any cache keyed by names."""
+  return _REMOVALS[0]
 
 
 def split_modules(names: Union[str, Iterable[str], None]) -> Tuple[str, ...]:

@@ -123,6 +123,11 @@ def registered_families() -> Tuple[str, ...]:
   return _REGISTRY.names()
 
 
+def unregister_op_family(name: str) -> None:
+  """Removes a family (`natjax.core.extend.temporary` undoes its registrations with it)."""
+  _REGISTRY.remove(name)
+
+
 def apply_op(params: Params, stats: Params, x: jax.Array, spec: Spec, stride: int, impl: str,
              norm: Normalizer) -> Tuple[jax.Array, Params]:
   """Runs one op through its family after checking `impl` (`OpFamily.apply`)."""

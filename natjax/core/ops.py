@@ -74,6 +74,11 @@ def registered_ops() -> Tuple[str, ...]:
   return _REGISTRY.names()
 
 
+def unregister_op(name: str) -> None:
+  """Removes an op (`natjax.core.extend.temporary` undoes its registrations with it)."""
+  _REGISTRY.remove(name)
+
+
 for _spec in (
     OpSpec("max_pool_3x3", "max_pool", 3),
     OpSpec("max_pool_5x5", "max_pool", 5),

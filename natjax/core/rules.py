@@ -205,6 +205,11 @@ def registered_rules() -> Tuple[str, ...]:
   return _REGISTRY.names()
 
 
+def unregister_rule(name: str) -> None:
+  """Removes a rule (`natjax.core.extend.temporary` undoes its registrations with it)."""
+  _REGISTRY.remove(name)
+
+
 def is_registered(rule: Rule) -> bool:
   """Whether `rule` equals the rule registered under its name (validated on registration)."""
   return rule.name in _REGISTRY and _REGISTRY.get(rule.name) == rule
@@ -371,7 +376,8 @@ def compile_mask(rule: Rule, space: SearchSpace) -> np.ndarray:
 # Formatting.
 
 
-def _restricted(rule: Rule, space: Optional[SearchSpace]) -> Tuple[Dict[str, Tuple[str, ...]], FrozenSet[Transition]]:
+def _restricted(rule: Rule, space: Optional[SearchSpace]
+                ) -> Tuple[Dict[str, Tuple[str, ...]], FrozenSet[Transition]]:
   if space is None:
     return dict(rule.allowed), rule.declared_increases
   rows = _space_rows(rule, space)

@@ -124,6 +124,11 @@ def registered_spaces() -> Tuple[str, ...]:
   return _REGISTRY.names()
 
 
+def unregister_space(name: str) -> None:
+  """Removes a space (`natjax.core.extend.temporary` undoes its registrations with it)."""
+  _REGISTRY.remove(name)
+
+
 def is_registered(space: SearchSpace) -> bool:
   """Whether `space` equals the space registered under its name."""
   return space.name in _REGISTRY and _REGISTRY.get(space.name) == space

@@ -56,6 +56,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from natjax import registry
 from natjax.core import rules, spaces
 from natjax.core.arch import Cell
 from natjax.core.spaces import SearchSpace
@@ -405,7 +406,8 @@ class Policy:
                             self.null_index, self.skip_index, self.released_quirk)
 
 
-def make_policy(space: SearchSpace, head: str, mask: Optional[Any] = None, released_quirk: bool = False,
+def make_policy(space: SearchSpace, head: str, mask: Optional[Any] = None,
+                released_quirk: bool = False,
                 **module_kwargs: Any) -> Policy:
   """Builds a `Policy` for a search space.
 
@@ -457,16 +459,19 @@ def compile_rule(rule: Union[str, rules.Rule],
   """
   rule, space = rules.as_rule(rule), spaces.as_space(space)
   if rules.is_registered(rule) and spaces.is_registered(space):
-    return _compile_registered(rule.name, space.name)
+    return _compile_registered(rule.name, space.name, registry.generation())
   return _compile(rule, space)
 
 
 @functools.lru_cache(maxsize=None)
-def _compile_registered(rule_name: str, space_name: str) -> Tuple[str, np.ndarray]:
+def _compile_registered(rule_name: str, space_name: str,
+                        generation: int) -> Tuple[str, np.ndarray]:
   """`_compile` of a registered rule in a registered space, cached.
 
-  A name cannot be registered again with different contents, so the name pair is a sound key.
+  A name cannot be registered again with other contents until something is unregistered, which
+  changes `generation`: (names, generation) is a sound key.
   """
+  del generation
   head, mask = _compile(rules.get_rule(rule_name), spaces.get_space(space_name))
   mask.setflags(write=False)
   return head, mask

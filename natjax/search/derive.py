@@ -39,7 +39,8 @@ def mean_accuracy(score: Callable, w_params: Any, batches: Sequence[Any], candid
 
 
 def _entry(genotype: Genotype, params: int, madds: int, **extra: Any) -> Dict[str, Any]:
-  return {**notation.genotype_to_json(genotype), "params": int(params), "madds": int(madds), **extra}
+  return {**notation.genotype_to_json(genotype), "params": int(params), "madds": int(madds),
+          **extra}
 
 
 def derive(setup: Any, score: Callable, w_params: Any, theta_params: Any,

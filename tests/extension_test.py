@@ -1,0 +1,195 @@
+"""Extension by registration, end to end: a toy fork (toy_extension.py: a new op family, a new op of
+it and of an existing family, a space and a rule) is registered for this module's tests, and every
+invariant runs over every registered entry: a family must supply its costs, an op its family;
+the cost model counts the parameters of the built stand-alone network; the supernet computes the
+static network of the same architecture; every rule's mask over every space allows something
+from every op and never raises cost undeclared (`nat` also covers ops registered after it); the
+batch transform respects the mask and flags cost; a saved policy loads in a fresh process, which
+imports the fork from the policy's own record."""
+
+import functools
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+import toy_extension
+from natjax.core import arch, costs, extend, families, ops, rules, sampler, spaces
+from natjax.core.families import OpFamily
+from natjax.core.ops import OpSpec
+from natjax.errors import InputError
+from natjax.io import genotype_files, policy_files
+from natjax.nn import evalnet, networks, policy, supernet
+from natjax.search import transform
+
+TESTS = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(TESTS)
+TOY = toy_extension.SPACE.name
+SPACES = spaces.registered_spaces() + (TOY,)
+RULES = rules.registered_rules() + (toy_extension.RULE.name,)
+
+
+# Compile time bounds these tests; optimisation level 0 compiles several times faster.
+_jit = functools.partial(jax.jit, compiler_options={"xla_backend_optimization_level": 0})
+
+
+@pytest.fixture(scope="module", autouse=True)
+def toy_fork():
+  with extend.temporary(**toy_extension.ENTRIES):
+    yield
+
+
+def _genotypes(space_name, num, seed=0):
+  space = spaces.get_space(space_name)
+  archs = sampler.sample_archs(jax.random.key(seed), space, num)
+  return [arch.arch_to_genotype(jax.tree.map(lambda x, i=i: np.asarray(x[i]), archs), space)
+          for i in range(num)]
+
+
+# --------------------------------------------------------------------------- registration
+
+
+def test_a_family_needs_every_function_and_an_op_needs_its_family():
+  family = toy_extension.CHANNEL_SCALE
+  with pytest.raises(InputError, match="op family 'costless': missing cost, a function"):
+    families.register_op_family(OpFamily("costless", family.init, family.apply, None,
+                                         family.reference_cost))
+  with pytest.raises(InputError, match=r"op 'orphan': unknown op family 'chanel_scale' \(did you"
+                     r" mean 'channel_scale'\?\); register it with register_op_family first"):
+    ops.register_op(OpSpec("orphan", "chanel_scale"))
+  assert "orphan" not in ops.registered_ops()
+
+
+def test_temporary_registration_is_undone():
+  extra = OpSpec("sep_conv_9x9", "sep_conv", 9)
+  with extend.temporary(ops=[extra]):
+    assert "sep_conv_9x9" in rules.get_rule("nat").allowed
+  assert "sep_conv_9x9" not in ops.registered_ops()
+  assert "sep_conv_9x9" not in rules.get_rule("nat").allowed
+
+
+# --------------------------------------------------------------------------- costs
+
+
+@pytest.mark.parametrize("space_name", SPACES)
+def test_costs_count_the_parameters_of_the_built_network(space_name):
+  config = evalnet.config_for("cifar", auxiliary=False)
+  for genotype in _genotypes(space_name, 2):
+    shapes = jax.eval_shape(lambda k, g=genotype: evalnet.init(k, config, g)[0],
+                            jax.random.key(0))
+    assert evalnet.count_params(shapes) == costs.genotype_cost(genotype)["params"]
+
+
+def test_every_op_has_a_nonzero_cost_where_it_holds_weights():
+  for name in ops.registered_ops():
+    spec = ops.get_op(name)
+    params, madds = costs.op_cost(spec, 16, 8, 8, 1)
+    weights = ops.family_of(spec).init(spec, 16, 1, evalnet.normalizer(
+        evalnet.config_for("cifar"), True))[0]
+    held = sum(int(np.prod(d.shape)) for d in jax.tree.leaves(weights))
+    assert params == held, name  # BN affine included on both sides
+    assert (madds > 0) == (params > 0), name
+
+
+# --------------------------------------------------------------------------- networks
+
+
+def test_supernet_equals_the_static_network_with_the_new_ops():
+  """The toy space's new op family and op, beside built-in ones (whose supernet = static network
+  supernet_test.py checks in the built-in spaces)."""
+  config = supernet.SupernetConfig(space=TOY, channels=4, num_cells=3, num_classes=5)
+  params = supernet.init_supernet(jax.random.key(0), config, (1, 8, 8, 3))
+  x = jax.random.normal(jax.random.key(1), (2, 8, 8, 3))
+  space = spaces.get_space(TOY)
+  dynamic = _jit(lambda a: supernet.apply_supernet(params, x, a, config))
+  for i, genotype in enumerate(_genotypes(TOY, 2, seed=2)):
+    a = arch.genotype_to_arch(genotype, space)
+    static = _jit(lambda: networks.apply_static(params, x, a, config))()
+    np.testing.assert_allclose(dynamic(a), static, rtol=2e-4, atol=2e-5, err_msg=str(i))
+
+
+# --------------------------------------------------------------------------- rules
+
+
+@pytest.mark.parametrize("space_name", SPACES)
+@pytest.mark.parametrize("rule_name", RULES)
+def test_rule_masks(rule_name, space_name):
+  rule, space = rules.get_rule(rule_name), spaces.get_space(space_name)
+  missing = [op for op in space.ops if op not in rule.allowed]
+  if missing:
+    with pytest.raises(InputError, match=f"rule '{rule_name}' has no row for op '{missing[0]}'"):
+      rules.compile_mask(rule, space)
+    return
+  mask = rules.compile_mask(rule, space)
+  assert mask.any(axis=1).all()
+  for i, j in zip(*np.nonzero(mask)):
+    src, dst = space.ops[i], space.ops[j]
+    assert (not rules.transition_raises_cost(src, dst)
+            or (src, dst) in rule.declared_increases), (src, dst)
+
+
+def test_nat_covers_ops_registered_after_it():
+  space = spaces.get_space(TOY)
+  head, mask = policy.compile_rule("nat", space)
+  assert head == "nat"
+  for name in ("channel_scale", "sep_conv_7x7"):
+    i = space.index(name)
+    assert {space.ops[j] for j in np.flatnonzero(mask[i])} == {"null", name, "skip_connect"}
+
+
+# --------------------------------------------------------------------------- transform
+
+
+@pytest.mark.parametrize("rule_name", RULES)
+def test_transform_respects_the_mask_and_flags_cost(rule_name):
+  space = spaces.get_space(TOY if rule_name != "natpp" else "darts_pp")
+  head, mask = policy.compile_rule(rule_name, space)
+  params = policy.init_for_rule(jax.random.key(0), rule_name, space)
+  archs = sampler.sample_archs(jax.random.key(1), space, 4)
+  res = transform.transform(params, archs, jax.random.key(2), rule=rule_name, space=space,
+                            num_samples=2)
+  for cell in ("normal", "reduce"):
+    before = np.asarray(getattr(archs, cell).op)[:, None, :]
+    after = np.asarray(getattr(res.outputs, cell).op)
+    assert mask[before, after].all()
+  in_p, in_m = costs.exact_costs(archs, space)
+  out_p, out_m = costs.exact_costs(res.outputs, space)
+  np.testing.assert_array_equal(np.asarray(res.cost_ok),
+                                (out_p <= in_p[:, None]) & (out_m <= in_m[:, None]))
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _natjax(*args, cwd):
+  env = {k: v for k, v in os.environ.items() if not k.startswith(("XLA_", "JAX_", "NATJAX_"))}
+  env.update(JAX_PLATFORMS="cpu", PYTHONPATH=REPO)
+  return subprocess.run([sys.executable, "-m", "natjax", *args], cwd=cwd, env=env,
+                        capture_output=True, text=True, timeout=600, check=False)
+
+
+def test_policy_and_genotypes_load_in_a_fresh_process(tmp_path):
+  genotype = _genotypes(TOY, 1, seed=3)[0]
+  arch_file = str(tmp_path / "toy_arch.json")
+  genotype_files.write_archs({"toy_arch": genotype}, arch_file)
+  params = policy.init_for_rule(jax.random.key(0), "toy_prune", TOY)
+  export = policy_files.save_policy(str(tmp_path / "policy"), params, space=TOY, rule="toy_prune",
+                                    imports=("toy_fork",))
+  with open(os.path.join(export, policy_files.POLICY_FILE), encoding="utf-8") as f:
+    assert json.load(f)["imports"] == ["toy_fork"]
+  # The export names the fork, so no --imports is needed to load it.
+  proc = _natjax("transform", "--arch", arch_file, "--policy", export, "--mode", "greedy",
+                 cwd=TESTS)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert "rule toy_prune, space toy" in proc.stdout
+  # A genotype file needs the fork imported first: --imports, from the current directory.
+  proc = _natjax("--imports", "toy_fork", "cost", "--arch", arch_file, "--json", cwd=TESTS)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert json.loads(proc.stdout) == costs.genotype_cost(genotype)
+  proc = _natjax("cost", "--arch", arch_file, cwd=TESTS)
+  assert proc.returncode == 2
+  assert proc.stderr.strip().count("\n") == 0 and "unknown op" in proc.stderr
