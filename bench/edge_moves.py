@@ -22,10 +22,9 @@ import sys
 import time
 
 import jax
-import ml_collections
 import numpy as np
 
-from natjax import checkpoint, data, derive, search, sharding, spaces
+from natjax import search, spaces
 from natjax.errors import InputError
 
 
@@ -36,22 +35,9 @@ def main(argv):
   parser.add_argument("--seed", type=int, default=7)
   args = parser.parse_args(argv)
   started = time.time()
-  path = os.path.join(args.search_dir, checkpoint.CONFIG_FILE)
-  if not os.path.isfile(path):
-    raise InputError(f"{path}: not found (is {args.search_dir} a natjax search directory?)")
-  with open(path, encoding="utf-8") as f:
-    config = ml_collections.ConfigDict(json.load(f))
-  dataset = data.load(config.dataset, config.data_dir, split_seed=config.split_seed,
-                      w_fraction=config.w_fraction)
-  setup = search.make_setup(config, dataset)
-  mesh = sharding.data_mesh()
-  steps = search.make_steps(setup, mesh)
-  template = sharding.replicate(search.init_state(jax.random.key(0), setup, dataset.image_shape),
-                                mesh)
-  state = checkpoint.StateCheckpointer(args.search_dir).restore(template)
-  scorer = derive.Scorer(steps.score_archs, state.w_params,
-                         search.scoring_sets(config, dataset, mesh)["held_out"])
-  space, n = setup.space, args.archs
+  run = search.restore(args.search_dir)
+  scorer = run.scorers["held_out"]
+  space, n = run.setup.space, args.archs
   alphas = jax.tree.map(np.asarray, spaces.sample_archs(jax.random.key(args.seed), space, n))
   moved, moves = [alphas], []
   for cell in ("normal", "reduce"):
@@ -75,7 +61,8 @@ def main(argv):
   for (cell, op, move), values in sorted(changes.items()):
     v = np.asarray(values)
     row = {"cell": cell, "op": op, "move": move, "n": int(v.size), "mean": float(v.mean()),
-           "se": float(v.std(ddof=1) / np.sqrt(v.size)), "improves": float(np.mean(v > 0))}
+           "se": float(v.std(ddof=1) / np.sqrt(v.size)) if v.size > 1 else 0.0,
+           "improves": float(np.mean(v > 0))}
     rows.append(row)
     print(f"{cell:7s} {op:14s} {move:13s} {row['n']:5d} {row['mean']:+12.4f} {row['se']:7.4f}"
           f" {row['improves']:9.2f}")

@@ -45,8 +45,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from natjax import (arch, checkpoint, configs, costs, data, derive, retrain, search, sharding,
-                    spaces, transform)
+from natjax import arch, checkpoint, configs, costs, derive, retrain, search, spaces, transform
 from natjax.errors import InputError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -54,34 +53,17 @@ VARIANTS = ("alpha", "policy", "random")
 RANDOM_DRAWS = 1024
 
 
-def _search_config(workdir: str) -> ml_collections.ConfigDict:
-  path = os.path.join(workdir, checkpoint.CONFIG_FILE)
-  if not os.path.isfile(os.path.join(workdir, search.DERIVED_FILE)):
-    raise InputError(f"{workdir}: no {search.DERIVED_FILE}; is it a finished natjax search?")
-  with open(path, encoding="utf-8") as f:
-    return ml_collections.ConfigDict(json.load(f))
-
-
-def _derive_random_inputs(workdir: str, config: Any, num: int, seed: int
-                          ) -> List[Dict[str, Any]]:
+def _derive_random_inputs(workdir: str, num: int, seed: int) -> List[Dict[str, Any]]:
   """derived.json-style entries for `num` random inputs, from the search's restored state."""
   if num == 0:
     return []
-  dataset = data.load(config.dataset, config.data_dir, split_seed=config.split_seed,
-                      w_fraction=config.w_fraction)
-  setup = search.make_setup(config, dataset)
-  mesh = sharding.data_mesh()
-  steps = search.make_steps(setup, mesh)
-  template = sharding.replicate(search.init_state(jax.random.key(0), setup, dataset.image_shape),
-                                mesh)
-  state = checkpoint.StateCheckpointer(workdir).restore(template)
-  scorer = derive.Scorer(steps.score_archs, state.w_params,
-                         search.scoring_sets(config, dataset, mesh)["derive"])
-  alphas = jax.tree.map(np.asarray, spaces.sample_archs(jax.random.key(seed), setup.space, num))
-  inputs = [(f"random{i}", arch.arch_to_genotype(jax.tree.map(lambda a: a[i], alphas),
-                                                 setup.space)) for i in range(num)]
-  return derive.derive(setup, scorer, state.theta_params, inputs,
-                       jax.random.fold_in(jax.random.key(seed), 1), config.derive_samples)
+  run = search.restore(workdir)
+  space = run.setup.space
+  alphas = jax.tree.map(np.asarray, spaces.sample_archs(jax.random.key(seed), space, num))
+  inputs = [(f"random{i}", arch.arch_to_genotype(jax.tree.map(lambda a: a[i], alphas), space))
+            for i in range(num)]
+  return derive.derive(run.setup, run.scorers["derive"], run.state.theta_params, inputs,
+                       jax.random.fold_in(jax.random.key(seed), 1), run.config.derive_samples)
 
 
 def _random_beta(config: Any, genotype: arch.Genotype, budget: Tuple[int, int], seed: int
@@ -150,10 +132,14 @@ def main(argv: List[str]) -> None:
   os.makedirs(out_dir, exist_ok=True)
   jax.config.update("jax_compilation_cache_dir", os.path.join(out_dir, "xla_cache"))
   jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
-  config = _search_config(workdir)
-  with open(os.path.join(workdir, search.DERIVED_FILE), encoding="utf-8") as f:
+  derived = os.path.join(workdir, search.DERIVED_FILE)
+  if not os.path.isfile(derived):
+    raise InputError(f"{derived}: not found; is {workdir} a finished natjax search?")
+  with open(derived, encoding="utf-8") as f:
     entries = json.load(f)
-  entries += _derive_random_inputs(workdir, config, args.random_inputs, args.input_seed)
+  with open(os.path.join(workdir, checkpoint.CONFIG_FILE), encoding="utf-8") as f:
+    config = ml_collections.ConfigDict(json.load(f))
+  entries += _derive_random_inputs(workdir, args.random_inputs, args.input_seed)
   rows, per_input = [], []
   for i, entry in enumerate(entries):
     alpha = arch.genotype_from_json(entry["input"])

@@ -31,12 +31,14 @@ from __future__ import annotations
 import dataclasses
 import functools
 import importlib
+import json
 import os
 import sys
 from typing import Any, Callable, Dict, List, NamedTuple, Tuple
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import optax
 import tensorboardX
@@ -599,6 +601,52 @@ def run(config: Any, workdir: str, out: Any = None) -> Dict[str, Any]:
     progress.close()
     writer.close()
   return finish(config, workdir, setup, steps, state, derive_inputs, sets, key, out)
+
+
+class Restored(NamedTuple):
+  """A search restored from its work directory (`restore`).
+
+  Attributes:
+    config: the run's config (from WORKDIR/config.json).
+    setup: its static `Setup`.
+    state: the newest saved `SearchState` (after a finished run: the final one).
+    scorers: {'derive': theta split, 'held_out': test split} `derive.Scorer`s of its supernet.
+  """
+  config: Any
+  setup: Setup
+  state: SearchState
+  scorers: Dict[str, derive.Scorer]
+
+
+def restore(workdir: str) -> Restored:
+  """Rebuilds a search from WORKDIR/config.json and its newest checkpoint (for analyses after
+  the run, e.g. bench/nat_claim.py).
+
+  Raises:
+    InputError: no config.json or checkpoint in `workdir`, or a checkpoint that does not fit.
+  """
+  workdir = os.path.abspath(workdir)
+  path = os.path.join(workdir, CONFIG_FILE)
+  try:
+    with open(path, encoding="utf-8") as f:
+      config = ml_collections.ConfigDict(json.load(f))
+  except (OSError, ValueError) as e:
+    raise InputError(f"{path}: cannot read the config of a natjax search ({e})") from None
+  for module in config.imports:
+    importlib.import_module(module)
+  dataset = data.load(config.dataset, config.data_dir, split_seed=config.split_seed,
+                      w_fraction=config.w_fraction)
+  setup = make_setup(config, dataset)
+  mesh = sharding.data_mesh()
+  steps = make_steps(setup, mesh)
+  checkpointer = checkpoint.StateCheckpointer(workdir)
+  if checkpointer.latest_step() is None:
+    raise InputError(f"{checkpointer.directory}: no checkpoint to restore")
+  template = sharding.replicate(init_state(jax.random.key(0), setup, dataset.image_shape), mesh)
+  state = checkpointer.restore(template)
+  scorers = {name: derive.Scorer(steps.score_archs, state.w_params, eval_set)
+             for name, eval_set in scoring_sets(config, dataset, mesh).items()}
+  return Restored(config, setup, state, scorers)
 
 
 def finish(config: Any, workdir: str, setup: Setup, steps: Steps, state: SearchState,

