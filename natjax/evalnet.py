@@ -57,7 +57,7 @@ import numpy as np
 import optax
 from jax import lax
 
-from natjax import costs, kernels, ops
+from natjax import costs, initializers, kernels, ops
 from natjax.arch import Genotype, make_genotype
 from natjax.errors import InputError, closest
 
@@ -242,8 +242,9 @@ class _Draw:
   scale: float
 
 
-def _he_normal(shape: Sequence[int], fan_in: int) -> _Draw:
-  return _Draw(tuple(shape), "normal", float(np.sqrt(2.0 / fan_in)))
+def _torch_default(shape: Sequence[int], fan_in: int) -> _Draw:
+  """PyTorch's default conv / Linear parameter, as in the released code: U(+-1/sqrt(fan_in))."""
+  return _Draw(tuple(shape), "uniform", initializers.torch_bound(fan_in))
 
 
 def _const(c: int, value: float) -> _Draw:
@@ -293,7 +294,7 @@ def _bn(params: Params, stats: Params, x: jax.Array, mode: _Mode) -> Tuple[jax.A
 def _conv_bn_init(k: int, c_in: int, c_out: int) -> Tuple[Params, Params]:
   """Dense kxk conv (no bias, HWIO) + BN."""
   bn, stats = _bn_init(c_out)
-  return {"w": _he_normal((k, k, c_in, c_out), k * k * c_in), **bn}, stats
+  return {"w": _torch_default((k, k, c_in, c_out), initializers.conv_fan_in(k, c_in)), **bn}, stats
 
 
 def _conv_bn(params: Params, stats: Params, x: jax.Array, stride: int,
@@ -304,7 +305,8 @@ def _conv_bn(params: Params, stats: Params, x: jax.Array, stride: int,
 def _dw_pw_bn_init(k: int, c: int) -> Tuple[Params, Params]:
   """Depthwise kxk [k, k, C] + pointwise [C, C] + BN."""
   bn, stats = _bn_init(c)
-  return {"dw": _he_normal((k, k, c), k * k), "pw": _he_normal((c, c), c), **bn}, stats
+  return {"dw": _torch_default((k, k, c), initializers.conv_fan_in(k, c, groups=c)),
+          "pw": _torch_default((c, c), c), **bn}, stats
 
 
 def _relu_dw_pw_bn(params: Params, stats: Params, x: jax.Array, stride: int, dilation: int,
@@ -316,8 +318,8 @@ def _relu_dw_pw_bn(params: Params, stats: Params, x: jax.Array, stride: int, dil
 def _factorized_reduce_init(c_in: int, c_out: int) -> Tuple[Params, Params]:
   """Two 1x1 stride-2 convs [C_in, C_out/2] + BN(C_out)."""
   bn, stats = _bn_init(c_out)
-  return {"w1": _he_normal((c_in, c_out // 2), c_in),
-          "w2": _he_normal((c_in, c_out // 2), c_in), **bn}, stats
+  return {"w1": _torch_default((c_in, c_out // 2), c_in),
+          "w2": _torch_default((c_in, c_out // 2), c_in), **bn}, stats
 
 
 def _factorized_reduce(params: Params, stats: Params, x: jax.Array,
@@ -488,8 +490,7 @@ def _stem_apply(params: Params, stats: Params, x: jax.Array, config: EvalNetConf
 
 def _linear_init(c_in: int, c_out: int) -> Params:
   """PyTorch's Linear default: uniform in +-1/sqrt(fan_in) for weights and bias."""
-  bound = float(1.0 / np.sqrt(c_in))
-  return {"w": _Draw((c_in, c_out), "uniform", bound), "b": _Draw((c_out,), "uniform", bound)}
+  return {"w": _torch_default((c_in, c_out), c_in), "b": _torch_default((c_out,), c_in)}
 
 
 def _aux_pool_stride(config: EvalNetConfig) -> int:
@@ -555,8 +556,9 @@ def init(key: jax.Array, config: EvalNetConfig, genotype: Genotype,
          input_shape: Sequence[int] = (1, 32, 32, 3)) -> Tuple[Params, Params]:
   """Initial parameters and BN running statistics (layouts in the module docstring).
 
-  Convs are He-normal, BN scale 1 / bias 0, running mean 0 / variance 1, Linear layers PyTorch's
-  uniform default. Runs eagerly (do not jit it: see `_materialize`); use `jax.eval_shape` to
+  As the released code (PyTorch's defaults, `natjax.initializers`): convs and Linear layers
+  U(+-1/sqrt(fan_in)) (fan_in k*k*C_in, k*k for depthwise convs), BN scale 1 / bias 0, running
+  mean 0 / variance 1. Runs eagerly (do not jit it: see `_materialize`); use `jax.eval_shape` to
   size a network without allocating it.
 
   Args:

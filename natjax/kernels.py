@@ -34,13 +34,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from natjax import initializers
 from natjax.errors import InputError, closest
 from natjax.ops import OpSpec
 
@@ -538,15 +539,13 @@ def batch_norm(x: jax.Array, eps: float = 1e-5, scale: Optional[jax.Array] = Non
 # Ops from OpSpec.
 
 
-def _he_normal(key: jax.Array, shape: Tuple[int, ...], fan_in: int) -> jax.Array:
-  return jax.random.normal(key, shape, jnp.float32) * np.float32(np.sqrt(2.0 / fan_in))
-
-
 def init_op_params(key: jax.Array, spec: OpSpec, channels: int, stride: int = 1) -> Params:
   """Weights of one op with `channels` in and out (layouts in the module docstring).
 
   Sizes follow the cost model: conv k^2 C^2; sep_conv 2(k^2 C + C^2); dil_conv k^2 C + C^2;
   skip at stride 2 (FactorizedReduce) 2 * C * C/2; everything else none. BN holds no weights.
+  Every weight is PyTorch's default, as in the released code (`natjax.initializers`):
+  U(+-1/sqrt(fan_in)) with fan_in k*k*C for a dense conv, k*k for a depthwise one, C for 1x1.
 
   Args:
     key: PRNG key.
@@ -559,17 +558,20 @@ def init_op_params(key: jax.Array, spec: OpSpec, channels: int, stride: int = 1)
   """
   c, k = channels, spec.kernel
   keys = jax.random.split(key, 4)
+  dense = lambda key: initializers.torch_default(key, (k, k, c, c), initializers.conv_fan_in(k, c))
+  depthwise = lambda key: initializers.torch_default(key, (k, k, c), k * k)
+  pointwise = lambda key, c_out=c: initializers.torch_default(key, (c, c_out), c)
   if spec.family == "conv":
-    return {"w": _he_normal(keys[0], (k, k, c, c), k * k * c)}
+    return {"w": dense(keys[0])}
   if spec.family == "sep_conv":
-    return {"dw1": _he_normal(keys[0], (k, k, c), k * k), "pw1": _he_normal(keys[1], (c, c), c),
-            "dw2": _he_normal(keys[2], (k, k, c), k * k), "pw2": _he_normal(keys[3], (c, c), c)}
+    return {"dw1": depthwise(keys[0]), "pw1": pointwise(keys[1]),
+            "dw2": depthwise(keys[2]), "pw2": pointwise(keys[3])}
   if spec.family == "dil_conv":
-    return {"dw": _he_normal(keys[0], (k, k, c), k * k), "pw": _he_normal(keys[1], (c, c), c)}
+    return {"dw": depthwise(keys[0]), "pw": pointwise(keys[1])}
   if spec.family == "skip" and stride == 2:
     if c % 2:
       raise InputError(f"FactorizedReduce needs an even channel count, got {c}")
-    return {"w1": _he_normal(keys[0], (c, c // 2), c), "w2": _he_normal(keys[1], (c, c // 2), c)}
+    return {"w1": pointwise(keys[0], c // 2), "w2": pointwise(keys[1], c // 2)}
   return {}
 
 
