@@ -31,6 +31,8 @@ def get_config() -> ml_collections.ConfigDict:
   c.impl = "shift"             # kernel implementation: 'shift' (CPU) or 'lax' (GPU/TPU)
   # Schedule.
   c.epochs = 100               # each epoch: a pass of w-steps, then a pass of theta-steps
+  c.theta_start_epoch = 0      # epochs of w-steps only before the policy trains (released
+                               # --controller_start_training: 0, no warm-up)
   c.batch_size = 64            # global batch (examples), split over all devices
   # Supernet optimiser: SGD, momentum, coupled weight decay, constant learning rate.
   c.w_lr = 0.01                # learning rate
@@ -53,10 +55,14 @@ def get_config() -> ml_collections.ConfigDict:
   c.derive_samples = 10        # sampled candidates per input (plus the greedy one)
   c.derive_batches = 0         # theta-split batches candidates are scored on (0: the whole split)
   c.derive_every = 0           # also derive every this many epochs (0: only at the end)
-  c.eval_archs = 100           # held-out random inputs: policy vs random transitions
-  c.eval_batches = 4           # test-split batches of that check
+  c.eval_archs = 100           # held-out random inputs: policy, greedy, random, random without
+                               # null and no change, paired on the same images (>= 2)
+  c.eval_batches = 0           # test-split batches of that check (0: the whole split)
+  c.eval_batch_size = 0        # batch (examples) of both scoring passes (0: batch_size); BN uses
+                               # each batch's statistics
   # Run.
-  c.checkpoint_every = 500     # steps between checkpoints (also at every epoch end and SIGTERM)
+  c.checkpoint_every = 500     # steps between checkpoints (also on SIGTERM, after the last epoch)
+  c.checkpoint_epoch_end = True  # also save at every epoch end (False: for many short epochs)
   c.log_every = 50             # steps between TensorBoard scalars
   c.progress = True            # progress bar (steps/s, ETA) on stderr
   return c

@@ -21,9 +21,9 @@ def get_config():
   c.batch_size = 64
   c.derive_archs = ("DARTS",)
   c.derive_samples = 2
-  c.derive_batches = 1
+  c.derive_batches = 0          # the whole theta split
   c.eval_archs = 4
-  c.eval_batches = 1
+  c.eval_batches = 0            # the whole test split
   c.checkpoint_every = 5
   c.log_every = 5
   c.progress = False

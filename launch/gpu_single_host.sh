@@ -3,9 +3,11 @@
 #
 #   bash launch/gpu_single_host.sh configs/nat_cifar10.py runs/nat_darts [--config.FIELD=VALUE ...]
 #
-# Installs natjax with CUDA 12 jax wheels into ./.venv (INSTALL=0 to skip), then runs the search
-# with the library convolutions (impl=lax), which are the fast ones on GPU. CIFAR-10 must be
-# prepared under $TFDS_DATA_DIR (default ~/tensorflow_datasets; README, Data).
+# Creates ./.venv with Python 3.11 (launch/make_env.sh: PYTHON_VERSION=3.12 or 3.13 for another)
+# and installs natjax with CUDA 12 jax wheels and the tfds extra from the pinned constraints
+# (INSTALL=0 to skip), then runs the search with the library convolutions (impl=lax), which are
+# the fast ones on GPU. CIFAR-10 must be prepared under $TFDS_DATA_DIR (default
+# ~/tensorflow_datasets; README, Data).
 # config.batch_size must be divisible by the number of GPUs (CUDA_VISIBLE_DEVICES selects them).
 set -euo pipefail
 
@@ -17,9 +19,7 @@ VENV=${VENV:-$REPO/.venv}
 INSTALL=${INSTALL:-1}
 
 if [[ "$INSTALL" == 1 ]]; then
-  python3.11 -m venv "$VENV"
-  "$VENV/bin/pip" install --upgrade pip
-  "$VENV/bin/pip" install -e "$REPO" 'jax[cuda12]==0.10.2'
+  bash "$REPO/launch/make_env.sh" "$VENV" cuda12,tfds
 fi
 
 # Let XLA take the GPU memory it needs as it goes rather than 75 % up front.

@@ -6,7 +6,8 @@
 #     [--config.FIELD=VALUE ...]
 #
 # The work directory and $TFDS_DATA_DIR must be on a filesystem shared by all nodes. natjax must be
-# installed in $VENV on every node (launch/gpu_single_host.sh with INSTALL=1 builds it).
+# installed in $VENV, seen by every node: bash launch/make_env.sh "$VENV" cuda12,tfds (and
+# UV_PYTHON_INSTALL_DIR on the shared filesystem where home directories are not shared).
 # jax.distributed.initialize() (enabled by NATJAX_DISTRIBUTED=1) takes the process count and id
 # from Slurm (SLURM_NTASKS, SLURM_PROCID) and the coordinator from JAX_COORDINATOR_ADDRESS: the
 # first node of the allocation, port $COORDINATOR_PORT. With one task per node jax would

@@ -6,7 +6,10 @@
 #   bash launch/tpu_pod.sh configs/nat_cifar10.py runs/nat_darts [--config.FIELD=VALUE ...]
 #
 # Creates the slice if it does not exist (CREATE=0 to skip), installs natjax on every worker and
-# runs `natjax search` on every worker at once (--worker=all). NATJAX_DISTRIBUTED=1 makes the CLI
+# runs `natjax search` on every worker at once (--worker=all). The TPU VM image's python3 is 3.10,
+# older than natjax supports: launch/make_env.sh creates ~/natjax/.venv with Python 3.11 through uv
+# (PYTHON_VERSION=3.12 or 3.13 for another) and installs natjax with `jax[tpu]` and the tfds extra
+# from the pinned constraints (INSTALL=0 to skip). NATJAX_DISTRIBUTED=1 makes the CLI
 # call jax.distributed.initialize(), which on TPU VMs finds the coordinator by itself.
 #
 # The work directory and the tfds data directory must be one shared filesystem seen by every
@@ -26,6 +29,8 @@ VERSION=${VERSION:-tpu-ubuntu2204-base}
 REPO_URL=${REPO_URL:?set REPO_URL to a git URL of natjax}
 SHARED=${SHARED:-/mnt/natjax}
 CREATE=${CREATE:-1}
+INSTALL=${INSTALL:-1}
+PYTHON_VERSION=${PYTHON_VERSION:-3.11}
 
 if [[ "$CREATE" == 1 ]] && ! gcloud compute tpus tpu-vm describe "$TPU_NAME" --zone "$ZONE" \
     >/dev/null 2>&1; then
@@ -37,14 +42,15 @@ run_all() {
   gcloud compute tpus tpu-vm ssh "$TPU_NAME" --zone "$ZONE" --worker=all --command "$1"
 }
 
-# natjax pins jax 0.10.2; the tpu extra pulls the matching libtpu.
-run_all "set -e
-  if [ ! -d ~/natjax ]; then git clone '$REPO_URL' ~/natjax; fi
-  cd ~/natjax && git pull --ff-only
-  python3 -m pip install --upgrade pip
-  python3 -m pip install -e . 'jax[tpu]==0.10.2'"
+# jax[tpu] pulls the libtpu that matches the pinned jax.
+if [[ "$INSTALL" == 1 ]]; then
+  run_all "set -e
+    if [ ! -d ~/natjax ]; then git clone '$REPO_URL' ~/natjax; fi
+    cd ~/natjax && git pull --ff-only
+    PYTHON_VERSION='$PYTHON_VERSION' bash launch/make_env.sh ~/natjax/.venv tpu,tfds"
+fi
 
 # The global batch (config.batch_size) must divide by the slice's device count.
 run_all "cd ~/natjax && NATJAX_DISTRIBUTED=1 TFDS_DATA_DIR='$SHARED/tensorflow_datasets' \
-  python3 -m natjax search --config '$CONFIG' --workdir '$SHARED/$WORKDIR' \
+  .venv/bin/natjax search --config '$CONFIG' --workdir '$SHARED/$WORKDIR' \
   --config.impl=lax --config.progress=False $*"

@@ -1,7 +1,9 @@
 """tfds datasets read from prepared `array_record` files, without TensorFlow and never downloading.
 
 A dataset that is not prepared under the data directory raises `InputError` naming the directory
-searched and the command that prepares it (which needs TensorFlow, once).
+searched and the command that prepares it (which needs TensorFlow, once). tensorflow-datasets and
+array-record (natjax's `tfds` extra) are imported on first use only, so the base install, which
+runs the offline digits quickstart, does without them.
 """
 
 from __future__ import annotations
@@ -107,17 +109,33 @@ def _prepare_hint(tfds_name: str, data_dir: str) -> str:
           f" {prepare_command(tfds_name, data_dir)}")
 
 
+def _import_tfds(tfds_name: str):
+  """tensorflow_datasets, imported only here: the base install (digits) does without it."""
+  try:
+    import array_record  # pylint: disable=g-import-not-at-top,unused-import
+    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  except ImportError as e:
+    raise InputError(f"reading {tfds_name} needs natjax's tfds extra (tensorflow-datasets,"
+                     f" array-record): {e}; install it with: pip install 'natjax[tfds]'") from None
+  return tfds
+
+
 def tfds_source(tfds_name: str, split: str, data_dir: Optional[str] = None,
                 transform: Optional[HostTransform] = None, random: bool = False,
                 seed: int = 0) -> TfdsSource:
-  """A split of a tfds dataset prepared as array_record under `data_dir`; never downloads."""
+  """A split of a tfds dataset prepared as array_record under `data_dir`; never downloads.
+
+  Raises:
+    InputError: tensorflow-datasets or array-record missing (one line naming the `tfds` extra),
+      or the split not prepared under `data_dir`.
+  """
+  tfds = _import_tfds(tfds_name)
   data_dir = default_data_dir(data_dir)
   version = prepared_version(data_dir, tfds_name, split)
   if version is None:
     raise InputError(
         f"no prepared {tfds_name} '{split}' split (array_record) under {data_dir}; "
         + _prepare_hint(tfds_name, data_dir))
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   records = tfds.data_source(f"{tfds_name}:{version}", split=split, data_dir=data_dir,
                              download=False, try_gcs=False)
   return TfdsSource(records, transform, random, seed)

@@ -1,25 +1,87 @@
-"""Initial weights: the one place that says how a weight is drawn.
+"""Initial weights: the released code's, which is PyTorch's defaults, in one place.
+
+The released NAT / NAT++ code never initialises a layer itself, so every weight starts as PyTorch
+creates it (PyTorch 1.x `reset_parameters`, unchanged since). natjax follows it everywhere: the
+supernet (`natjax.nn.supernet`, through the op families' descriptions), the retraining networks
+(`natjax.nn.evalnet`) and the policy (`natjax.nn.policy`, spec section 5 item 6).
+
+  layer                         PyTorch                               natjax
+  Conv2d / Linear weight        kaiming_uniform_(a=sqrt(5))           U(-b, b), b = 1/sqrt(fan_in)
+  Conv2d / Linear bias          uniform_(-1/sqrt(fan_in), ...)        U(-b, b), b = 1/sqrt(fan_in)
+  Embedding                     normal_(0, 1)                         N(0, 1)
+  pygcn GraphConvolution        uniform_(-stdv, stdv) on weight and   U(-b, b), b = 1/sqrt(out)
+                                bias, stdv = 1/sqrt(weight.size(1))
+  BatchNorm2d (affine)          weight 1, bias 0; running mean 0,     the same
+                                running variance 1
+
+kaiming_uniform_ with negative slope a draws U(-b, b) with b = gain * sqrt(3 / fan_in) and
+gain = sqrt(2 / (1 + a^2)); a = sqrt(5) gives gain = sqrt(1/3), so b = 1/sqrt(fan_in) and the
+standard deviation is b / sqrt(3) = 1/sqrt(3 fan_in). That is 1/sqrt(6) = 0.41 times He-normal's
+sqrt(2 / fan_in), which matters: with a batch norm after every conv, the effective step of SGD on
+a weight scales with 1 / |w|^2, so the same learning rate moves PyTorch-initialised convs about six
+times further.
+
+fan_in of a PyTorch conv is (C_in / groups) * k_h * k_w (`conv_fan_in`): k*k*C_in for a dense
+kxk conv, k*k for a depthwise one (groups = C), C_in for a 1x1 conv; a Linear's is in_features.
 
 A weight is first described (`Draw`: shape, distribution, scale), then drawn. Op families and the
 networks describe their weights (`conv_weight`, `linear_weight`, `const`); the supernet draws each
 description from its own key (`materialize_keyed`), the retraining networks draw all of them from
 one pool per distribution (`materialize_pooled`, which compiles in a fraction of a second where
-per-leaf draws take seconds on XLA:CPU).
-
-`conv_weight` is He-normal, N(0, 2 / fan_in): the initialisation of every convolution of the
-supernet and of the retraining networks.
+per-leaf draws take seconds on XLA:CPU). Flax modules (the policy) take `uniform` and `normal`.
+Every draw is float32 from an explicit key.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Sequence, Tuple
+from typing import Any, Callable, Sequence, Tuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 KINDS = ("normal", "uniform", "const")
+Initializer = Callable[..., jax.Array]  # (key, shape, dtype=float32) -> array, as in Flax
+
+
+def conv_fan_in(kernel: int, c_in: int, groups: int = 1) -> int:
+  """PyTorch's fan_in of a kxk conv: (c_in / groups) * k * k (k*k for a depthwise conv)."""
+  return (c_in // groups) * kernel * kernel
+
+
+def torch_bound(fan_in: int) -> float:
+  """b = 1/sqrt(fan_in): PyTorch's default Conv2d / Linear weight and bias range U(-b, b).
+
+  Raises:
+    ValueError: fan_in < 1.
+  """
+  if fan_in < 1:
+    raise ValueError(f"fan_in must be >= 1, got {fan_in}")
+  return float(1.0 / np.sqrt(fan_in))
+
+
+def gcn_bound(out_features: int) -> float:
+  """b = 1/sqrt(out_features): pygcn GraphConvolution's weight and bias range U(-b, b)."""
+  return torch_bound(out_features)
+
+
+def uniform(bound: float) -> Initializer:
+  """The initialiser U(-bound, bound) with the Flax signature (key, shape, dtype=float32)."""
+
+  def init(key: jax.Array, shape: Sequence[int], dtype=jnp.float32) -> jax.Array:
+    return jax.random.uniform(key, tuple(shape), dtype, -bound, bound)
+
+  return init
+
+
+def normal(std: float = 1.0) -> Initializer:
+  """The initialiser N(0, std^2) with the Flax signature; std 1 is PyTorch's Embedding."""
+
+  def init(key: jax.Array, shape: Sequence[int], dtype=jnp.float32) -> jax.Array:
+    return jax.random.normal(key, tuple(shape), dtype) * jnp.asarray(std, dtype)
+
+  return init
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,7 +90,7 @@ class Draw:
 
   Attributes:
     shape: the array's shape.
-    kind: 'normal' (N(0, 1) times scale), 'uniform' (U(-1, 1) times scale) or 'const' (scale).
+    kind: 'normal' (N(0, 1) times scale), 'uniform' (U(-scale, scale)) or 'const' (scale).
     scale: standard deviation, bound or value.
   """
   shape: Tuple[int, ...]
@@ -37,14 +99,16 @@ class Draw:
 
 
 def conv_weight(shape: Sequence[int], fan_in: int) -> Draw:
-  """A convolution weight, He-normal N(0, 2 / fan_in); fan_in = k*k*Cin for a dense conv, k*k for a
-  depthwise one, Cin for a pointwise one."""
-  return Draw(tuple(shape), "normal", float(np.sqrt(2.0 / fan_in)))
+  """A convolution weight, PyTorch's default U(-1/sqrt(fan_in), 1/sqrt(fan_in)); fan_in is
+  `conv_fan_in`: k*k*Cin for a dense conv, k*k for a depthwise one, Cin for a pointwise one.
+  Any layout (HWIO, depthwise [k, k, C], 1x1 [Cin, Cout]): fan_in is not read from the shape."""
+  return Draw(tuple(shape), "uniform", torch_bound(fan_in))
 
 
 def linear_weight(shape: Sequence[int], fan_in: int) -> Draw:
-  """A Linear layer's weight or bias, PyTorch's default U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
-  return Draw(tuple(shape), "uniform", float(1.0 / np.sqrt(fan_in)))
+  """A Linear layer's weight or bias, PyTorch's default U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with
+  fan_in = in_features."""
+  return Draw(tuple(shape), "uniform", torch_bound(fan_in))
 
 
 def const(shape: Sequence[int], value: float) -> Draw:
@@ -59,14 +123,20 @@ def _is_draw(x: Any) -> bool:
 def draw(d: Draw, key: jax.Array) -> jax.Array:
   """f32[d.shape] drawn from `key`."""
   if d.kind == "normal":
-    return jax.random.normal(key, d.shape, jnp.float32) * np.float32(d.scale)
+    return normal(d.scale)(key, d.shape)
   if d.kind == "uniform":
-    return jax.random.uniform(key, d.shape, jnp.float32, -1.0, 1.0) * np.float32(d.scale)
+    return uniform(d.scale)(key, d.shape)
   return jnp.full(d.shape, d.scale, jnp.float32)
 
 
-def he_normal(key: jax.Array, shape: Sequence[int], fan_in: int) -> jax.Array:
-  """A convolution weight drawn from `key` (`conv_weight`)."""
+def torch_default(key: jax.Array, shape: Sequence[int], fan_in: int) -> jax.Array:
+  """float32[shape] ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)): a PyTorch conv or Linear parameter.
+
+  Args:
+    key: PRNG key.
+    shape: any layout (natjax stores convs HWIO, depthwise [k, k, C], 1x1 and Linear [in, out]).
+    fan_in: the layer's fan_in (`conv_fan_in`, or in_features for a Linear), not read from shape.
+  """
   return draw(conv_weight(shape, fan_in), key)
 
 
@@ -83,8 +153,9 @@ def materialize_keyed(tree: Any, key: jax.Array, min_keys: int = 4) -> Any:
 
 
 def materialize_pooled(tree: Any, key: jax.Array) -> Any:
-  """Every `Draw` leaf of `tree` cut, in tree order, from ONE normal and ONE uniform draw of `key`
-  (lengths rounded up to a power of two, so few shapes ever compile), on the host unless traced.
+  """Every `Draw` leaf of `tree` cut, in tree order, from ONE N(0, 1) and ONE U(-1, 1) draw of
+  `key` and scaled (lengths rounded up to a power of two, so few shapes ever compile), on the host
+  unless traced.
 
   Returns:
     The tree with f32 arrays in place of the `Draw`s.

@@ -3,7 +3,8 @@ families (`natjax.core.families`) and of cell preprocessing (spec section 3.4).
 
 Each unit comes as three functions, so that what it holds, what it computes and what it costs are
 written in one place:
-  *_weights(..., norm)              -> (params, stats) descriptions (`natjax.kernels.initializers`)
+  *_weights(..., norm)              -> (params, stats) descriptions (`natjax.kernels.initializers`:
+                                       PyTorch's default U(+-1/sqrt(fan_in)), as released)
   unit(params, stats, x, ..., norm) -> (y, stats)
   *_cost(...)                       -> (params, MAdds) in the stand-alone network: BN affine (2C)
                                        counted, MAdds of the convs at output resolution.
@@ -26,7 +27,7 @@ import jax.numpy as jnp
 
 from natjax.errors import InputError
 from natjax.kernels import conv
-from natjax.kernels.initializers import conv_weight
+from natjax.kernels.initializers import conv_fan_in, conv_weight
 from natjax.kernels.norm import Normalizer
 
 Params = Dict[str, Any]
@@ -36,7 +37,7 @@ Int = Any  # A Python int or an int32 jax scalar (possibly traced).
 def conv_bn_weights(k: int, c_in: int, c_out: int, norm: Normalizer) -> Tuple[Params, Params]:
   """Dense kxk conv (HWIO) + the normaliser's params; its stats."""
   bn, stats = norm.init(c_out)
-  return {"w": conv_weight((k, k, c_in, c_out), k * k * c_in), **bn}, stats
+  return {"w": conv_weight((k, k, c_in, c_out), conv_fan_in(k, c_in)), **bn}, stats
 
 
 def conv_bn(params: Params, stats: Params, x: jax.Array, stride: int, impl: str,
@@ -54,7 +55,8 @@ def conv_bn_cost(c_in: Int, c_out: Int, k: int, h_out: Int, w_out: Int) -> Tuple
 def dw_pw_bn_weights(k: int, c: int, norm: Normalizer) -> Tuple[Params, Params]:
   """Depthwise kxk [k, k, C] + pointwise [C, C] + the normaliser's params; its stats."""
   bn, stats = norm.init(c)
-  return {"dw": conv_weight((k, k, c), k * k), "pw": conv_weight((c, c), c), **bn}, stats
+  return {"dw": conv_weight((k, k, c), conv_fan_in(k, c, groups=c)),
+          "pw": conv_weight((c, c), c), **bn}, stats
 
 
 def relu_dw_pw_bn(params: Params, stats: Params, x: jax.Array, stride: int, dilation: int,

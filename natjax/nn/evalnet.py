@@ -386,9 +386,11 @@ def init(key: jax.Array, config: EvalNetConfig, genotype: Genotype,
          input_shape: Sequence[int] = (1, 32, 32, 3)) -> Tuple[Params, Params]:
   """Initial parameters and BN running statistics (layouts in the module docstring).
 
-  Convs are He-normal, BN scale 1 / bias 0, running mean 0 / variance 1, Linear layers PyTorch's
-  uniform default. Runs eagerly (do not jit it: see `initializers.materialize_pooled`); use
-  `jax.eval_shape` to size a network without allocating it.
+  As the released code (PyTorch's defaults, `natjax.kernels.initializers`): convs and Linear
+  layers U(+-1/sqrt(fan_in)) (fan_in k*k*C_in, k*k for depthwise convs), BN scale 1 / bias 0,
+  running mean 0 / variance 1. Runs eagerly (do not jit it: see
+  `initializers.materialize_pooled`); use `jax.eval_shape` to size a network without allocating
+  it.
 
   Args:
     key: PRNG key.

@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any, Callable, Optional, Tuple, Union
+from typing import Any, Optional, Tuple, Union
 
 import flax.linen as nn
 import jax
@@ -60,6 +60,7 @@ from natjax import registry
 from natjax.core import rules, spaces
 from natjax.core.arch import Cell
 from natjax.core.spaces import SearchSpace
+from natjax.kernels import initializers
 from natjax.errors import InputError, closest
 
 HEADS = ("nat", "mask")
@@ -84,19 +85,10 @@ def num_actions(head: str, num_ops: int) -> int:
 # --------------------------------------------------------------------------- network
 
 
-def _uniform(scale: float) -> Callable[..., jax.Array]:
-  """Initialiser U(-scale, scale), PyTorch's default for Linear and pygcn layers."""
-
-  def init(key, shape, dtype=jnp.float32):
-    return jax.random.uniform(key, shape, dtype, -scale, scale)
-
-  return init
-
-
 def _dense(features: int, fan_in: int, name: str) -> nn.Dense:
   """nn.Dense with PyTorch Linear init: weight and bias U(+-1/sqrt(fan_in))."""
-  scale = 1.0 / np.sqrt(fan_in)
-  return nn.Dense(features, kernel_init=_uniform(scale), bias_init=_uniform(scale), name=name)
+  init = initializers.uniform(initializers.torch_bound(fan_in))
+  return nn.Dense(features, kernel_init=init, bias_init=init, name=name)
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -135,7 +127,7 @@ class GraphConv(nn.Module):
   @nn.compact
   def __call__(self, adj: jax.Array, x: jax.Array) -> jax.Array:
     """adj: float[M, M]; x: float[M, F_in] -> float[M, features]."""
-    init = _uniform(1.0 / np.sqrt(self.features))
+    init = initializers.uniform(initializers.gcn_bound(self.features))
     weight = self.param("weight", init, (x.shape[-1], self.features))
     bias = self.param("bias", init, (self.features,))
     return adj @ (x @ weight) + bias
@@ -143,6 +135,10 @@ class GraphConv(nn.Module):
 
 class GCNPolicy(nn.Module):
   """The released NAT/NAT++ controller for one cell.
+
+  Initialised as released (spec section 5 item 6, `natjax.kernels.initializers`): embeddings
+  N(0, 1), Linear layers U(+-1/sqrt(fan_in)) for weight and bias, graph convolutions
+  U(+-1/sqrt(out)).
 
   Attributes:
     num_ops: V, the op vocabulary size (null included).
@@ -175,9 +171,9 @@ class GCNPolicy(nn.Module):
     """
     num_k = num_actions(self.head, self.num_ops)
     node_width = 2 * self.edge_hidden
-    op_emb = nn.Embed(self.num_ops, self.edge_hidden,
-                      embedding_init=nn.initializers.normal(1.0), name="op_embed")(op)
-    input_emb = self.param("input_embed", nn.initializers.normal(1.0), (2, node_width))
+    op_emb = nn.Embed(self.num_ops, self.edge_hidden, embedding_init=initializers.normal(1.0),
+                      name="op_embed")(op)
+    input_emb = self.param("input_embed", initializers.normal(1.0), (2, node_width))
     # Intermediate node k+2 = concat(op_emb[op[2k]], op_emb[op[2k+1]]).
     nodes = jnp.concatenate([input_emb, op_emb.reshape(self.num_nodes, node_width)], axis=0)
     x = _dense(self.features, node_width, "embed_linear")(nodes)

@@ -3,19 +3,25 @@
 nothing here changes what a step computes.
 
 Each epoch is one pass of w-steps over the w split, then one pass of theta-steps over the theta
-split. The whole state is checkpointed every `checkpoint_every` steps, at each epoch end and on
-SIGTERM; all randomness derives from (seed, step) and batches from (seed, epoch, step), so a
-resumed run ends with the same summary.json and derived.json as an uninterrupted one.
+split (none before `theta_start_epoch`: supernet-only warm-up). The whole state is checkpointed
+every `checkpoint_every` steps, at each epoch end (unless `checkpoint_epoch_end` is off, for many
+short epochs; the last epoch always) and on SIGTERM; all randomness derives from (seed, step) and
+batches from (seed, epoch, step), so a resumed run ends with the same summary.json and
+derived.json as an uninterrupted one. Derivation and the held-out check score architectures on
+whole splits, the theta split and the test split (`scoring_sets`); `restore(workdir)` rebuilds a
+finished search for analyses after the run.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, NamedTuple, Tuple
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import tqdm
 
@@ -33,24 +39,92 @@ SUMMARY_FILE = "summary.json"
 DERIVED_FILE = genotype_files.DERIVED_FILE
 CONFIG_FILE = json_files.CONFIG_FILE
 # Fields that may differ when a run is resumed (they change logging, not results).
-_RESUMABLE_CHANGES = frozenset({"log_every", "checkpoint_every", "progress"})
+_RESUMABLE_CHANGES = frozenset({"log_every", "checkpoint_every", "checkpoint_epoch_end",
+                                "progress"})
 
 
 class SearchError(RuntimeError):
   """The search stopped (non-finite values); the message says what happened and how to resume."""
 
 
-def _fixed_batches(source: data.Source, global_batch: int, num: int, mesh: Any) -> List[Any]:
-  """The first `num` consecutive batches of a split (all of them if num <= 0), sharded."""
-  total = data.steps_per_epoch(len(source), global_batch)
-  num = total if num <= 0 else min(num, total)
-  per_host = global_batch // jax.process_count()
-  out = []
-  for b in range(num):
-    start = b * global_batch + jax.process_index() * per_host
-    out.append(sharding.global_batch(data.batch(source, np.arange(start, start + per_host)),
-                                     mesh))
-  return out
+def num_eval_batches(num_examples: int, batch_size: int, num_batches: int = 0) -> int:
+  """Batches `eval_indices` makes: ceil(n / B), or `num_batches` if positive and fewer."""
+  needed = -(-num_examples // batch_size)
+  return needed if num_batches <= 0 else min(num_batches, needed)
+
+
+def eval_indices(num_examples: int, batch_size: int, num_batches: int = 0
+                 ) -> Tuple[np.ndarray, np.ndarray]:
+  """The fixed scoring batches of a split: every example exactly once, every batch full.
+
+  Batch b holds examples b*B .. b*B + B - 1; the last one is topped up with the first examples of
+  the split again (real images, so BatchNorm's batch statistics stay those of real data) at weight
+  0, so that no example counts twice.
+
+  Args:
+    num_examples: n, the split's size.
+    batch_size: B.
+    num_batches: how many batches; 0 (or more than needed): ceil(n / B), the whole split.
+
+  Returns:
+    (indices int64[nb, B], weight f32[nb, B]); weight is 1 on the first min(n, nb*B) slots.
+  """
+  nb = num_eval_batches(num_examples, batch_size, num_batches)
+  slots = np.arange(nb * batch_size).reshape(nb, batch_size)
+  return slots % num_examples, (slots < num_examples).astype(np.float32)
+
+
+class EvalSet(NamedTuple):
+  """Fixed scoring batches of one split, sharded for `natjax.search.steps.score_archs`.
+
+  Attributes:
+    arrays: {'image': uint8[B, nb, H, W, C], 'label': int32[B, nb], 'weight': f32[B, nb]}, rows
+      first, rows split over the mesh; batches beyond `num_batches` are padding (weight 0).
+    num_batches: batches that hold examples.
+    num_examples: examples in the set (each counted once).
+  """
+  arrays: Dict[str, jax.Array]
+  num_batches: int
+  num_examples: int
+
+
+def eval_set(source: data.Source, batch_size: int, num_batches: int, mesh: Any,
+             capacity: int = 0) -> EvalSet:
+  """The batches of `eval_indices` as one sharded set, allocated for `capacity` batches (at least
+  as many as it holds) so that sets of different splits can share one compiled `score_archs`."""
+  indices, weight = eval_indices(len(source), batch_size, num_batches)
+  held = indices.shape[0]
+  pad = max(capacity - held, 0)
+  indices = np.concatenate([indices, np.zeros((pad, batch_size), indices.dtype)])
+  weight = np.concatenate([weight, np.zeros((pad, batch_size), weight.dtype)])
+  per_host = batch_size // jax.process_count()
+  rows = slice(jax.process_index() * per_host, (jax.process_index() + 1) * per_host)
+  local_indices, local_weight = indices[:, rows].T, weight[:, rows].T  # [B_local, nb]
+  local = data.batch(source, local_indices.reshape(-1))
+  local = {k: v.reshape(local_indices.shape + v.shape[1:]) for k, v in local.items()}
+  local["weight"] = local_weight
+  return EvalSet(sharding.global_batch(local, mesh), held, int(weight.sum()))
+
+
+def scoring_sets(config: Any, dataset: data.Dataset, mesh: Any) -> Dict[str, EvalSet]:
+  """The derivation set (theta split) and the held-out set (test split), allocated to one shape
+  so that both are scored by one compiled `score_archs`."""
+  batch = config.eval_batch_size or config.batch_size
+  plan = {"derive": (dataset.theta, config.derive_batches),
+          "held_out": (dataset.test, config.eval_batches)}
+  capacity = max(num_eval_batches(len(source), batch, num) for source, num in plan.values())
+  return {name: eval_set(source, batch, num, mesh, capacity)
+          for name, (source, num) in plan.items()}
+
+
+def epoch_length(config: Any, epoch: int, w_steps: int, theta_steps: int) -> int:
+  """Steps of `epoch`: its w-steps, then its theta-steps unless it is a warm-up epoch.
+
+  Epochs before `config.theta_start_epoch` (the released `--controller_start_training`) train
+  only the supernet: their theta split is not visited at all, so the policy, its optimiser and
+  the baseline stay exactly as initialised.
+  """
+  return w_steps + (theta_steps if epoch >= config.theta_start_epoch else 0)
 
 
 def _derive_inputs(config: Any, space: spaces.SearchSpace) -> List[Tuple[str, Any]]:
@@ -67,12 +141,22 @@ def validate_config(config: Any) -> None:
   if config.space not in spaces.registered_spaces():
     raise InputError(f"config.space: unknown space '{config.space}'"
                      f"{closest(config.space, spaces.registered_spaces())}")
-  if config.batch_size % jax.device_count():
-    raise InputError(f"config.batch_size={config.batch_size} is not divisible by the"
-                     f" {jax.device_count()} devices")
-  for field in ("epochs", "channels", "num_cells", "derive_samples", "eval_archs"):
+  for field in ("batch_size", "eval_batch_size"):
+    if config[field] % jax.device_count():
+      raise InputError(f"config.{field}={config[field]} is not divisible by the"
+                       f" {jax.device_count()} devices")
+  for field in ("epochs", "channels", "num_cells", "derive_samples"):
     if int(config[field]) < 1:
       raise InputError(f"config.{field} must be >= 1, got {config[field]}")
+  if int(config.eval_archs) < 2:
+    raise InputError(f"config.eval_archs must be >= 2 (a standard error needs two), got"
+                     f" {config.eval_archs}")
+  if not 0 <= int(config.theta_start_epoch) <= int(config.epochs):
+    raise InputError(f"config.theta_start_epoch must be in [0, epochs={config.epochs}], got"
+                     f" {config.theta_start_epoch}")
+  if int(config.eval_batch_size) < 0:
+    raise InputError(f"config.eval_batch_size must be >= 0 (0: batch_size), got"
+                     f" {config.eval_batch_size}")
   if config.cost_measure not in ("madds", "params"):
     raise InputError(f"config.cost_measure must be 'madds' or 'params', got"
                      f" '{config.cost_measure}'")
@@ -90,13 +174,13 @@ def _batch_for(dataset: data.Dataset, config: Any, epoch: int, position: int, w_
   return sharding.global_batch(data.batch(split, indices), mesh)
 
 
-def _print_derived(entries: List[Dict[str, Any]], out: Any) -> None:
+def _print_derived(entries: List[Dict[str, Any]], num_examples: int, out: Any) -> None:
   for e in entries:
     before, after = e["input"], e["output"]
     dp = 100.0 * (after["params"] / before["params"] - 1)
     dm = 100.0 * (after["madds"] / before["madds"] - 1)
     print(f"\n{e['name']} -> {after['source']} (shared-weight accuracy {before['accuracy']:.3f}"
-          f" -> {after['accuracy']:.3f})", file=out)
+          f" -> {after['accuracy']:.3f} on {num_examples:,} theta-split images)", file=out)
     print(f"  params {before['params']:,} -> {after['params']:,} ({dp:+.1f} %),"
           f" MAdds {before['madds'] / 1e6:.2f} M -> {after['madds'] / 1e6:.2f} M ({dm:+.1f} %)"
           " in the CIFAR network", file=out)
@@ -136,8 +220,7 @@ def run(config: Any, workdir: str, out: Any = None) -> Dict[str, Any]:
     raise InputError(f"config.batch_size={config.batch_size} is larger than the smallest split of"
                      f" '{config.dataset}' ({smallest} examples: w {len(dataset.w)}, theta"
                      f" {len(dataset.theta)}, test {len(dataset.test)})")
-  epoch_steps = w_steps + theta_steps
-  total_steps = config.epochs * epoch_steps
+  total_steps = sum(epoch_length(config, e, w_steps, theta_steps) for e in range(config.epochs))
 
   key = jax.random.key(config.seed)
   state = sharding.replicate(init_state(jax.random.fold_in(key, 0), setup, dataset.image_shape),
@@ -149,7 +232,7 @@ def run(config: Any, workdir: str, out: Any = None) -> Dict[str, Any]:
     checkpointer.save(0, state)
   step, epoch, position = (int(x) for x in jax.device_get((state.step, state.epoch,
                                                             state.position)))
-  derive_batches = _fixed_batches(dataset.theta, config.batch_size, config.derive_batches, mesh)
+  sets = scoring_sets(config, dataset, mesh)
   writer = MetricWriter(os.path.join(workdir, "tensorboard"))
   progress = tqdm.tqdm(total=total_steps, initial=step, unit="step", dynamic_ncols=True,
                        disable=not config.progress, file=sys.stderr)
@@ -160,6 +243,7 @@ def run(config: Any, workdir: str, out: Any = None) -> Dict[str, Any]:
   try:
     with checkpoints.Preemption() as preemption:
       while epoch < config.epochs:
+        epoch_steps = epoch_length(config, epoch, w_steps, theta_steps)
         while position < epoch_steps:
           batch = _batch_for(dataset, config, epoch, position, w_steps, mesh)
           fn = steps.w_step if position < w_steps else steps.theta_step
@@ -188,42 +272,90 @@ def run(config: Any, workdir: str, out: Any = None) -> Dict[str, Any]:
         state = state._replace(epoch=jnp.asarray(epoch, jnp.int32),
                                position=jnp.asarray(0, jnp.int32))
         state = sharding.replicate(state, mesh)
-        checkpointer.save(step, state)
+        if config.checkpoint_epoch_end or epoch == config.epochs:
+          checkpointer.save(step, state)
         if config.derive_every and epoch % config.derive_every == 0 and epoch < config.epochs:
-          entries = derive.derive(setup, steps.score, state.w_params, state.theta_params,
-                                  derive_inputs, derive_batches,
+          scorer = derive.Scorer(steps.score_archs, state.w_params, sets["derive"])
+          entries = derive.derive(setup, scorer, state.theta_params, derive_inputs,
                                   jax.random.fold_in(key, 1_000_000 + epoch),
                                   config.derive_samples)
           json_files.write_json(os.path.join(workdir, f"derived_epoch{epoch}.json"), entries)
   finally:
     progress.close()
     writer.close()
-  return finish(config, workdir, setup, steps, state, dataset, derive_inputs, derive_batches,
-                mesh, key, out)
+  return finish(config, workdir, setup, steps, state, derive_inputs, sets, key, out)
+
+
+class Restored(NamedTuple):
+  """A search restored from its work directory (`restore`).
+
+  Attributes:
+    config: the run's config (from WORKDIR/config.json).
+    setup: its static `Setup`.
+    state: the newest saved `SearchState` (after a finished run: the final one).
+    scorers: {'derive': theta split, 'held_out': test split} `derive.Scorer`s of its supernet.
+  """
+  config: Any
+  setup: Setup
+  state: SearchState
+  scorers: Dict[str, derive.Scorer]
+
+
+def restore(workdir: str) -> Restored:
+  """Rebuilds a search from WORKDIR/config.json and its newest checkpoint (for analyses after
+  the run, e.g. bench/nat_claim.py); the config's `imports` are imported first.
+
+  Raises:
+    InputError: no config.json or checkpoint in `workdir`, or a checkpoint that does not fit.
+  """
+  workdir = os.path.abspath(workdir)
+  path = os.path.join(workdir, CONFIG_FILE)
+  try:
+    with open(path, encoding="utf-8") as f:
+      config = ml_collections.ConfigDict(json.load(f))
+  except (OSError, ValueError) as e:
+    raise InputError(f"{path}: cannot read the config of a natjax search ({e})") from None
+  registry.import_modules(config.imports)
+  dataset = data.load(config.dataset, config.data_dir, split_seed=config.split_seed,
+                      w_fraction=config.w_fraction)
+  setup = make_setup(config, dataset)
+  mesh = sharding.data_mesh()
+  steps = make_steps(setup, mesh)
+  checkpointer = checkpoints.StateCheckpointer(workdir)
+  if checkpointer.latest_step() is None:
+    raise InputError(f"{checkpointer.directory}: no checkpoint to restore")
+  template = sharding.replicate(init_state(jax.random.key(0), setup, dataset.image_shape), mesh)
+  state = checkpointer.restore(template)
+  scorers = {name: derive.Scorer(steps.score_archs, state.w_params, eval_set)
+             for name, eval_set in scoring_sets(config, dataset, mesh).items()}
+  return Restored(config, setup, state, scorers)
 
 
 def finish(config: Any, workdir: str, setup: Setup, steps: Steps, state: SearchState,
-           dataset: data.Dataset, derive_inputs: List[Tuple[str, Any]],
-           derive_batches: List[Any], mesh: Any, key: jax.Array, out: Any) -> Dict[str, Any]:
+           derive_inputs: List[Tuple[str, Any]], sets: Dict[str, EvalSet], key: jax.Array,
+           out: Any) -> Dict[str, Any]:
   """Final derivation, held-out policy check, policy export and summary (from the state only)."""
-  entries = derive.derive(setup, steps.score, state.w_params, state.theta_params, derive_inputs,
-                          derive_batches, jax.random.fold_in(key, 1), config.derive_samples)
+  derive_scorer = derive.Scorer(steps.score_archs, state.w_params, sets["derive"])
+  entries = derive.derive(setup, derive_scorer, state.theta_params, derive_inputs,
+                          jax.random.fold_in(key, 1), config.derive_samples)
   json_files.write_json(os.path.join(workdir, DERIVED_FILE), entries)
   for e in entries if jax.process_index() == 0 else ():
     viz.draw_transformation(notation.genotype_from_json(e["input"]), derive.output_genotype(e),
                             os.path.join(workdir, f"{e['name']}.svg"),
                             title=f"{e['name']} under {setup.rule.name}")
-  eval_batches = _fixed_batches(dataset.test, config.batch_size, config.eval_batches, mesh)
-  held_out = derive.evaluate_policy(setup, steps.score, state.w_params, state.theta_params,
-                                    eval_batches, jax.random.fold_in(key, 2), config.eval_archs)
+  held_out_scorer = derive.Scorer(steps.score_archs, state.w_params, sets["held_out"])
+  held_out, _ = derive.evaluate_policy(setup, held_out_scorer, state.theta_params,
+                                       jax.random.fold_in(key, 2), config.eval_archs)
   if jax.process_index() == 0:
     policy_files.save_policy(os.path.join(workdir, policy_files.WORKDIR_POLICY),
                            jax.device_get(state.theta_params), space=setup.space,
                            rule=setup.rule, released_quirk=setup.policy.released_quirk,
                            imports=config.imports)
+  timing = {k: held_out.pop(k) for k in ("scored_archs", "scored_archs_per_s")}
   summary = {"dataset": config.dataset, "space": config.space, "rule": config.rule,
-             "epochs": config.epochs, "steps": int(state.step),
-             "baseline": float(state.baseline), **held_out,
+             "epochs": config.epochs, "theta_start_epoch": config.theta_start_epoch,
+             "steps": int(state.step), "baseline": float(state.baseline), **held_out,
+             "derive_examples": sets["derive"].num_examples,
              "derived": {e["name"]: {"source": e["output"]["source"],
                                      "accuracy_before": e["input"]["accuracy"],
                                      "accuracy_after": e["output"]["accuracy"],
@@ -232,10 +364,8 @@ def finish(config: Any, workdir: str, setup: Setup, steps: Steps, state: SearchS
                                      "madds_before": e["input"]["madds"],
                                      "madds_after": e["output"]["madds"]} for e in entries}}
   json_files.write_json(os.path.join(workdir, SUMMARY_FILE), summary)
-  _print_derived(entries, out)
-  print(f"\nheld-out: mean reward of the policy {held_out['policy_reward']:+.4f} vs random"
-        f" rule-valid transitions {held_out['random_reward']:+.4f} over"
-        f" {held_out['eval_archs']} random input architectures", file=out)
+  _print_derived(entries, sets["derive"].num_examples, out)
+  print("\n" + derive.format_held_out({**held_out, **timing}), file=out)
   print(f"wrote {os.path.join(workdir, DERIVED_FILE)}, {os.path.join(workdir, SUMMARY_FILE)}",
         file=out)
   return summary

@@ -1,7 +1,8 @@
 """The search's steps: alternating supernet (w) and policy (theta) training (spec sections 2.3, 7).
 
 Each epoch is one pass of w-steps over the w split (40 % of the training set), then one pass of
-theta-steps over the theta split (60 %), as released:
+theta-steps over the theta split (60 %), as released; epochs before `theta_start_epoch` (the
+released `--controller_start_training`, 0 in the released settings) skip the theta pass:
 
   w_step      a fresh uniform architecture alpha, cross entropy of the supernet on alpha, SGD with
               momentum and coupled weight decay.
@@ -9,12 +10,16 @@ theta-steps over the theta split (60 %), as released:
               on the same batch (BatchNorm on batch statistics), optionally minus
               cost_penalty * (cost(beta) / cost(alpha) - 1); REINFORCE with a moving-average
               baseline and an entropy bonus, Adam with coupled weight decay.
+  score_archs shared-weight accuracy of many architectures on a fixed evaluation set (a whole
+              split), one after another inside one compiled function: derivation and the
+              held-out check (`natjax.search.derive`).
 
-Both are pure functions `step(setup, state, batch) -> (state, metrics)`: all randomness is
-`fold_in(state key, state.step)` and the baseline, counters and keys live in `SearchState`, so a
-run restored from a checkpoint replays exactly. `make_steps` wraps them for a device mesh
-(`natjax.train.sharding`). `natjax.search.loop.run(config, workdir)` is the thin host loop around
-them: it feeds batches, logs, checkpoints and derives; nothing there changes what a step computes.
+The two training steps are pure functions `step(setup, state, batch) -> (state, metrics)`: all
+randomness is `fold_in(state key, state.step)` and the baseline, counters and keys live in
+`SearchState`, so a run restored from a checkpoint replays exactly. `make_steps` wraps the steps
+for a device mesh (`natjax.train.sharding`). `natjax.search.loop.run(config, workdir)` is the thin
+host loop around them: it feeds batches, logs, checkpoints and derives; nothing there changes what
+a step computes.
 
 Baseline (spec 2.3 item 7): the default is the textbook one, A = r - b, b <- g b + (1 - g) r.
 `released_baseline=True` reproduces the released code: A = r - b unless b == 0 (then A = r), and
@@ -24,6 +29,7 @@ b <- g b + (1 - g) A, which settles near E[r] / 2.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, Callable, Dict, NamedTuple, Tuple
 
 import jax
@@ -34,6 +40,7 @@ import optax
 from natjax import data
 from natjax.core import costs, rules, sampler, spaces
 from natjax.core.arch import Arch, Cell
+from natjax.kernels.varying import vary_like
 from natjax.nn import policy, supernet
 from natjax.train import sharding
 
@@ -261,18 +268,53 @@ def theta_step(setup: Setup, state: SearchState, batch: Dict[str, jax.Array]
                  "baseline": baseline, "entropy": jnp.sum(ent)}
 
 
-def score(setup: Setup, w_params: Any, batch: Dict[str, jax.Array], arch: Arch) -> jax.Array:
-  """Shared-weight accuracy of one architecture on one batch, no augmentation (f32[])."""
-  x = prepare_images(setup, None, batch["image"], train=False)
-  return accuracy(setup, w_params, x, batch["label"], arch)
+def score_archs(setup: Setup, w_params: Any, eval_set: Dict[str, jax.Array], archs: Arch,
+                count: jax.Array, num_batches: jax.Array) -> jax.Array:
+  """Shared-weight accuracy of up to A architectures on a fixed evaluation set (no augmentation).
+
+  The architectures run one after another (a loop inside the compiled function, never a vmap
+  through the supernet: design.md), each over the set's batches in turn, BatchNorm on each
+  batch's statistics. The counts are dynamic, so one compiled function serves any number of
+  architectures up to A and any set of the same allocated shape (the theta split for derivation
+  and the test split for the held-out check share one compile when padded to the same size).
+
+  Args:
+    eval_set: this device's rows of `natjax.search.loop.eval_set(...)`: 'image'
+      uint8[B_local, nb, H, W, C], 'label' int32[B_local, nb], 'weight' f32[B_local, nb] (1 for
+      an example, 0 for a padding row).
+    archs: Arch with leaves [A, ...].
+    count: int32[] how many of the A architectures to score.
+    num_batches: int32[] how many of the nb batches hold examples (the rest are padding).
+
+  Returns:
+    f32[A]: weighted accuracy over the set's examples (each counted once), 0 beyond `count`.
+  """
+  batches = jax.tree.map(lambda a: jnp.swapaxes(a, 0, 1), eval_set)  # [nb, B_local, ...]
+  total = jax.lax.psum(jnp.sum(eval_set["weight"]), sharding.AXIS)
+
+  def correct_on(arch, b, correct):
+    batch = jax.tree.map(lambda a: a[b], batches)
+    x = prepare_images(setup, None, batch["image"], train=False)
+    logits = supernet.apply_supernet(w_params, x, arch, setup.supernet)
+    hit = (jnp.argmax(logits, -1) == batch["label"]).astype(jnp.float32)
+    return correct + jnp.sum(hit * batch["weight"])
+
+  def one(i, out):
+    arch = jax.tree.map(lambda a: a[i], archs)
+    zero = vary_like(jnp.zeros((), jnp.float32), eval_set["weight"])
+    correct = jax.lax.fori_loop(0, num_batches, functools.partial(correct_on, arch), zero)
+    return out.at[i].set(jax.lax.psum(correct, sharding.AXIS) / total)
+
+  num = archs.normal.op.shape[0]
+  return jax.lax.fori_loop(0, count, one, jnp.zeros((num,), jnp.float32))
 
 
 class Steps(NamedTuple):
   """The compiled steps of one search: w_step, theta_step (state, batch) -> (state, metrics)
-  and score(w_params, batch, arch) -> f32[]."""
+  and score_archs(w_params, eval_set, archs, count, num_batches) -> f32[A]."""
   w_step: Callable
   theta_step: Callable
-  score: Callable
+  score_archs: Callable
 
 
 def make_steps(setup: Setup, mesh: Any) -> Steps:
@@ -285,4 +327,4 @@ def make_steps(setup: Setup, mesh: Any) -> Steps:
       w_step=sharding.shard_step(bind(w_step), mesh, batch_argnums=(1,), donate_argnums=(0,)),
       theta_step=sharding.shard_step(bind(theta_step), mesh, batch_argnums=(1,),
                                      donate_argnums=(0,)),
-      score=sharding.shard_step(bind(score), mesh, batch_argnums=(1,)))
+      score_archs=sharding.shard_step(bind(score_archs), mesh, batch_argnums=(1,)))

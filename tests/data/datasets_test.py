@@ -1,5 +1,7 @@
 """Tests for natjax.data.datasets, sources and tfds: digits, the w/θ split, tfds without TF."""
 
+import sys
+
 import chex
 import numpy as np
 import PIL.Image
@@ -242,6 +244,17 @@ def test_missing_tfds_data_raises_one_line_without_downloading(tmp_path, no_down
     assert "\n" not in message and str(tmp_path) in message and split in message
     assert f"tfds build {name} --file_format=array_record --data_dir {tmp_path}" in message
   assert not any(tmp_path.iterdir())  # nothing was created there
+
+
+@pytest.mark.parametrize("missing", ["tensorflow_datasets", "array_record"])
+def test_tfds_datasets_without_the_tfds_extra_name_it(monkeypatch, tmp_path, missing):
+  monkeypatch.setitem(sys.modules, missing, None)  # `import missing` now raises ImportError
+  for name in ("cifar10", "imagenet2012"):
+    with pytest.raises(InputError) as err:
+      data.load(name, data_dir=str(tmp_path))
+    message = str(err.value)
+    assert "\n" not in message and f"reading {name} needs" in message and missing in message
+    assert message.endswith("pip install 'natjax[tfds]'")
 
 
 def test_data_dir_defaults_to_tfds_data_dir(monkeypatch, tmp_path, no_downloads):

@@ -25,8 +25,11 @@ import pytest
 
 from natjax import data, search
 from natjax.core import arch, costs, genotypes
+from natjax.search import derive, loop
+from natjax.search import steps as search_steps
+from natjax.train import checkpoints
 from natjax.errors import InputError
-from natjax.io import notation
+from natjax.io import notation, policy_files
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TEST_CONFIG = os.path.join(REPO, "configs", "test.py")
@@ -69,7 +72,7 @@ dataset = data.load(config.dataset, split_seed=config.split_seed, w_fraction=con
 setup = search_steps.make_setup(config, dataset)
 mesh = sharding.data_mesh()
 steps = search_steps.make_steps(setup, mesh)
-key = jax.random.fold_in(jax.random.key(config.seed), 0)  # as search.run
+key = jax.random.fold_in(jax.random.key(config.seed), 0)  # as natjax.search.loop.run
 host_state = jax.device_get(search_steps.init_state(key, setup, dataset.image_shape))
 out = {{"host_state": host_state}}
 for name, split, step in (("w", dataset.w, steps.w_step), ("theta", dataset.theta,
@@ -259,9 +262,14 @@ def test_summary_and_derived_contents(e2e):
   summary = json.loads(_read(e2e.reference, search.SUMMARY_FILE))
   per_epoch = (data.steps_per_epoch(600, 32) + data.steps_per_epoch(900, 32))
   assert summary["steps"] == per_epoch == 46
-  for key in ("policy_reward", "random_reward"):
-    assert isinstance(summary[key], float) and -1.0 <= summary[key] <= 1.0
-  assert summary["eval_archs"] == 2
+  for variant in ("policy", "greedy", "random", "random_nonull"):
+    for key in ("reward", "reward_se", "win_rate", "params_change", "madds_change"):
+      value = summary[f"{variant}_{key}"]
+      assert isinstance(value, float) and -1.0 <= value <= 1.0, (variant, key)
+    assert summary[f"{variant}_params_change"] <= 0 and summary[f"{variant}_madds_change"] <= 0
+  assert 0.0 <= summary["supernet_accuracy"] <= 1.0
+  assert summary["eval_archs"] == 2 and summary["eval_examples"] == 297  # the whole test split
+  assert summary["derive_examples"] == 900  # the whole theta split
   entries = json.loads(_read(e2e.reference, search.DERIVED_FILE))
   assert [e["name"] for e in entries] == ["DARTS"]
   for entry in entries:
@@ -327,6 +335,87 @@ def _input_error(proc):
   return lines[0]
 
 
+def test_restore_reproduces_the_held_out_check(e2e):
+  run = search.restore(e2e.reference)
+  summary = json.loads(_read(e2e.reference, search.SUMMARY_FILE))
+  assert int(run.state.step) == summary["steps"]
+  key = jax.random.fold_in(jax.random.key(run.config.seed), 2)  # as natjax.search.loop.finish
+  held_out, _ = derive.evaluate_policy(run.setup, run.scorers["held_out"],
+                                       run.state.theta_params, key, run.config.eval_archs)
+  for name in ("supernet_accuracy", "policy_reward", "random_reward", "greedy_win_rate",
+               "random_nonull_reward_se", "policy_minus_random"):
+    assert held_out[name] == pytest.approx(summary[name], abs=1e-7), name
+
+
+def test_restore_without_a_search_names_the_file(tmp_path):
+  with pytest.raises(InputError, match="config.json"):
+    search.restore(str(tmp_path))
+
+
+# Warm-up: epochs before theta_start_epoch run only w-steps (18 per epoch here).
+WARMUP = {"epochs": 3, "theta_start_epoch": 2}
+
+
+def test_epoch_length_skips_theta_steps_before_theta_start_epoch():
+  config = load_config(theta_start_epoch=2)
+  assert [loop.epoch_length(config, e, 18, 28) for e in range(4)] == [18, 18, 46, 46]
+  config = load_config()  # released: no warm-up
+  assert config.theta_start_epoch == 0 and loop.epoch_length(config, 0, 18, 28) == 46
+
+
+def _initial_state(**overrides):
+  config = load_config(**{**E2E_OVERRIDES, **overrides})
+  dataset = data.load(config.dataset, split_seed=config.split_seed, w_fraction=config.w_fraction)
+  setup = search_steps.make_setup(config, dataset)
+  key = jax.random.fold_in(jax.random.key(config.seed), 0)  # as natjax.search.loop.run
+  return jax.device_get(search_steps.init_state(key, setup, dataset.image_shape))
+
+
+def test_warmup_only_run_never_touches_the_policy(e2e):
+  workdir = str(e2e.root / "warmup_only")
+  proc = _run(e2e, workdir, epochs=2, theta_start_epoch=2)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  summary = json.loads(_read(workdir, search.SUMMARY_FILE))
+  assert summary["steps"] == 2 * 18 and summary["baseline"] == 0.0
+  initial = _initial_state(epochs=2, theta_start_epoch=2)
+  exported = jax.device_get(policy_files.load_policy(workdir).params)
+  assert _same(exported, initial.theta_params)
+
+
+@pytest.fixture(scope="module")
+def warmup_reference(e2e):
+  workdir = str(e2e.root / "warmup_reference")
+  proc = _run(e2e, workdir, **WARMUP)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  return workdir
+
+
+def test_warmup_then_policy_steps(warmup_reference):
+  summary = json.loads(_read(warmup_reference, search.SUMMARY_FILE))
+  assert summary["steps"] == 3 * 18 + 28 and summary["theta_start_epoch"] == 2
+  assert summary["baseline"] != 0.0  # the policy trained in the last epoch
+
+
+def test_resume_in_the_middle_of_the_warmup_replays_exactly(e2e, warmup_reference):
+  workdir = str(e2e.root / "warmup_killed")
+  proc = _popen(e2e, workdir, **WARMUP)
+  step = _wait_for_checkpoint(proc, workdir)
+  proc.send_signal(signal.SIGKILL)
+  proc.communicate()
+  latest = _checkpoint_steps(workdir)[-1]
+  assert 0 < step <= latest < 2 * 18, "killed after the warm-up; the test needs it inside"
+  initial = _initial_state(**WARMUP)
+  saved = jax.device_get(checkpoints.StateCheckpointer(workdir).restore(initial, latest))
+  assert int(saved.step) == latest
+  for field in ("theta_params", "theta_opt_state", "baseline"):  # no policy update so far
+    assert _same(getattr(saved, field), getattr(initial, field)), field
+  assert not _same(saved.w_params, initial.w_params)
+  resumed = _run(e2e, workdir, **WARMUP)
+  assert resumed.returncode == 0, resumed.stderr[-3000:]
+  assert "resumed from" in resumed.stdout
+  _assert_same_results(workdir, warmup_reference)
+
+
 def test_resume_with_changed_config_field_names_it(e2e):
   workdir = str(e2e.root / "changed_field")
   shutil.copytree(e2e.reference, workdir)
@@ -381,3 +470,11 @@ def test_batch_not_divisible_by_devices(tmp_path, monkeypatch):
 @pytest.mark.parametrize("field", ["epochs", "channels", "derive_samples"])
 def test_nonpositive_fields(tmp_path, field):
   assert f"config.{field}" in _run_error(tmp_path, **{field: 0})
+
+
+@pytest.mark.parametrize("overrides, field", [({"theta_start_epoch": 3}, "theta_start_epoch"),
+                                              ({"theta_start_epoch": -1}, "theta_start_epoch"),
+                                              ({"eval_archs": 1}, "eval_archs"),
+                                              ({"eval_batch_size": -4}, "eval_batch_size")])
+def test_bad_warmup_and_check_fields(tmp_path, overrides, field):
+  assert f"config.{field}" in _run_error(tmp_path, **overrides)
