@@ -141,12 +141,15 @@ def _check_op(name: str, where: str, role: str) -> None:
     raise InputError(f"{where}: unknown op '{name}' {role}{closest(name, ops.registered_ops())}")
 
 
-def validate_rule(rule: Rule, source: Optional[str] = None) -> Rule:
+def validate_rule(rule: Rule, source: Optional[str] = None,
+                  declared_key_missing: bool = False) -> Rule:
   """Checks a rule; raises a one-line InputError naming the rule, file, op and transition.
 
   Args:
     rule: the rule to check.
     source: the file the rule came from, named in messages.
+    declared_key_missing: the file's wrapped form has no 'declared_increases' key (the message
+      of an undeclared cost-raising transition says so).
 
   Returns:
     The rule, unchanged.
@@ -172,15 +175,18 @@ def validate_rule(rule: Rule, source: Optional[str] = None) -> Rule:
     _check_op(dst, where, "in declared_increases")
   for src, dsts in rule.allowed.items():
     for dst in dsts:
-      _check_cost(rule, src, dst, where)
+      _check_cost(rule, src, dst, where, declared_key_missing)
   return rule
 
 
-def _check_cost(rule: Rule, src: str, dst: str, where: str) -> None:
+def _check_cost(rule: Rule, src: str, dst: str, where: str, key_missing: bool = False) -> None:
   """Raises unless src -> dst is cost-non-increasing or declared by the rule."""
   if transition_raises_cost(src, dst) and (src, dst) not in rule.declared_increases:
+    hint = (f"; the file has no 'declared_increases' key: add \"declared_increases\":"
+            f" [[\"{src}\", \"{dst}\"]] if the increase is meant" if key_missing else "")
     raise InputError(f"{where}: transition {src} -> {dst} raises cost "
-                     f"({_cost_str(src)} -> {_cost_str(dst)}) and is not declared")
+                     f"({_cost_str(src)} -> {_cost_str(dst)}) and is not declared in"
+                     f" 'declared_increases'{hint}")
 
 
 def _cost_str(op_name: str) -> str:
@@ -292,7 +298,7 @@ def rule_from_dict(data, name: str, source: Optional[str] = None) -> Rule:
   if not full:
     pairs = [p for p in pairs if p[0] in allowed and p[1] in allowed[p[0]]]
   rule = Rule(name, allowed, frozenset(tuple(p) for p in pairs), kind)
-  return validate_rule(rule, source)
+  return validate_rule(rule, source, declared_key_missing=full and "declared_increases" not in data)
 
 
 def load_rule_json(path: str) -> Rule:
