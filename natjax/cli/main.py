@@ -320,8 +320,8 @@ def _parser() -> argparse.ArgumentParser:
   retrain.add_argument("--workdir", required=True,
                        help="output directory; a run found there is resumed")
   retrain.add_argument("--arch", default=None,
-                       help="built-in name, genotype file or a search's derived.json[:NAME]"
-                       " (default: the config's arch)")
+                       help="built-in name or published cell, genotype file, FILE:NAME or a"
+                       " search's derived.json[:NAME] (default: the config's arch)")
   retrain.set_defaults(run=_cmd_retrain, overrides_allowed=True)
 
   compare = sub.add_parser("compare", help="table and plot of finished retraining runs")

@@ -138,7 +138,7 @@ def _where(rule_name: str, source: Optional[str]) -> str:
 
 def _check_op(name: str, where: str, role: str) -> None:
   if name not in ops.registered_ops():
-    raise InputError(f"{where}: unknown op '{name}' {role}{closest(name, ops.registered_ops())}")
+    raise InputError(f"{where}, {role}: {ops.unknown_op_message(name)}")
 
 
 def validate_rule(rule: Rule, source: Optional[str] = None,
@@ -163,16 +163,16 @@ def validate_rule(rule: Rule, source: Optional[str] = None,
   if not rule.allowed:
     raise InputError(f"{where}: the rule has no rows")
   for src, dsts in rule.allowed.items():
-    _check_op(src, where, "as an input op")
+    _check_op(src, where, "input ops")
     if not dsts:
       raise InputError(f"{where}: row '{src}' allows no op")
     if len(set(dsts)) != len(dsts):
       raise InputError(f"{where}: row '{src}' lists an op twice")
     for dst in dsts:
-      _check_op(dst, where, f"in row '{src}'")
+      _check_op(dst, where, f"row '{src}'")
   for src, dst in sorted(rule.declared_increases):
-    _check_op(src, where, "in declared_increases")
-    _check_op(dst, where, "in declared_increases")
+    _check_op(src, where, "declared_increases")
+    _check_op(dst, where, "declared_increases")
   for src, dsts in rule.allowed.items():
     for dst in dsts:
       _check_cost(rule, src, dst, where, declared_key_missing)
