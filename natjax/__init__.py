@@ -3,8 +3,8 @@
 What a user needs, from one place (names load on first use, so `import natjax` stays cheap):
 
   architectures   Arch, Cell, Genotype, genotype_to_arch, arch_to_genotype, sample_arch,
-                  sample_archs, builtin
-  files           read_archs, resolve_arch, save_policy, load_policy
+                  sample_archs, builtin, zoo (published cells: `zoo.genotype('PDARTS')`)
+  files           read_archs, resolve_arch, resolve_archs, save_policy, load_policy
   costs           network_cost, genotype_cost
   the method      transform, policy_for_rule, search (`search.run(config, workdir)`), retrain
                   (`retrain.run(config, workdir)`)
@@ -26,8 +26,9 @@ _EXPORTS = {
     "Arch": "natjax.core.arch", "Cell": "natjax.core.arch", "Genotype": "natjax.core.arch",
     "genotype_to_arch": "natjax.core.arch", "arch_to_genotype": "natjax.core.arch",
     "sample_arch": "natjax.core.sampler", "sample_archs": "natjax.core.sampler",
-    "builtin": "natjax.core.genotypes",
+    "builtin": "natjax.core.genotypes", "zoo": "natjax.core.zoo:",
     "read_archs": "natjax.io.genotype_files", "resolve_arch": "natjax.io.genotype_files",
+    "resolve_archs": "natjax.io.genotype_files",
     "save_policy": "natjax.io.policy_files", "load_policy": "natjax.io.policy_files",
     "network_cost": "natjax.core.costs", "genotype_cost": "natjax.core.costs",
     "transform": "natjax.search.transform", "policy_for_rule": "natjax.nn.policy:for_rule",

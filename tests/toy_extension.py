@@ -1,5 +1,6 @@
 """A toy research fork: a new op family ('channel_scale'), one op of it and one new op of an existing
-family ('sep_conv_7x7'), a small space of them and a few built-in ops, and a rule over that space.
+family ('sep_conv_1x1', an op of the NAT++ code that natjax does not register), a small space of
+them and a few built-in ops, and a rule over that space.
 
 Importing this module registers nothing: tests register its entries for a while
 (`natjax.core.extend.temporary(**ENTRIES)`), and toy_fork.py registers them for good, as a fork
@@ -37,8 +38,8 @@ def _scale_reference(spec, c, hw):
 
 CHANNEL_SCALE = OpFamily("channel_scale", _scale_init, _scale_apply, _scale_cost,
                          _scale_reference, kernel=False)
-OPS = (OpSpec("channel_scale", "channel_scale"), OpSpec("sep_conv_7x7", "sep_conv", 7))
-SPACE = SearchSpace("toy", ("sep_conv_7x7", "channel_scale", "sep_conv_3x3", "max_pool_3x3",
+OPS = (OpSpec("channel_scale", "channel_scale"), OpSpec("sep_conv_1x1", "sep_conv", 1))
+SPACE = SearchSpace("toy", ("sep_conv_1x1", "channel_scale", "sep_conv_3x3", "max_pool_3x3",
                             "skip_connect", "null"), num_nodes=2, output="loose_end")
 
 

@@ -1,7 +1,10 @@
 """The `natjax` command line: thin wrappers that parse arguments and call the library.
 
-  natjax cost  --arch NAME_OR_FILE [--network cifar|imagenet] [--json]
-  natjax draw  --arch NAME_OR_FILE --out FILE.svg|FILE.png
+  natjax cost  --arch NAME_OR_FILE [--arch ...] [--archs-file FILE] [--network cifar|imagenet]
+               [--convention conv_linear|ptflops] [--channels C] [--json]
+  natjax draw  --arch NAME_OR_FILE [--arch ...] [--archs-file FILE] --out FILE.svg|FILE.png|DIR
+  natjax export --arch NAME_OR_FILE [--arch ...] [--archs-file FILE] [--form natjax|darts]
+                [--out FILE.py|FILE.json]
   natjax rules --rule NAME_OR_FILE [--space NAME] [--json]
   natjax archs                      (lists the built-in architectures)
   natjax search --config FILE[:ARG] --workdir DIR [--config.FIELD=VALUE ...]
@@ -25,7 +28,7 @@ import argparse
 import json
 import os
 import sys
-from typing import Dict, List, Optional
+from typing import List, Optional
 
 from natjax import registry
 from natjax.errors import InputError
@@ -33,23 +36,52 @@ from natjax.errors import InputError
 IMPORTS_ENV = "NATJAX_IMPORTS"  # comma-separated modules imported before every command
 
 
+def _archs(args: argparse.Namespace) -> List:
+  """(name, genotype) pairs from --arch and --archs-file, in order (the one resolver)."""
+  from natjax.io import genotype_files
+  return genotype_files.resolve_archs(args.arch or [], args.archs_file or [])
+
+
 def _cmd_cost(args: argparse.Namespace) -> None:
   from natjax.core import costs
-  from natjax.io import genotype_files
-  name, genotype = genotype_files.resolve_arch(args.arch)
-  cost = costs.genotype_cost(genotype, network=args.network)
+  found = _archs(args)
+  rows = []
+  for name, genotype in found:
+    cost = costs.genotype_cost(genotype, args.network, args.convention, args.channels)
+    rows.append({"name": name, "network": args.network, "channels": args.channels,
+                 "params": int(cost["params"]), "madds": int(cost["madds"]),
+                 "madds_convention": args.convention})
   if args.json:
-    print(json.dumps({"params": int(cost["params"]), "madds": int(cost["madds"])}))
-  else:
-    print(f"{name} in the {args.network} network: {int(cost['params']):,} params"
-          f" ({cost['params'] / 1e6:.2f} M), {cost['madds'] / 1e6:.2f} M MAdds")
+    print(json.dumps(rows[0] if len(rows) == 1 else rows))
+    return
+  net = args.network + (f" (C={args.channels})" if args.channels else "")
+  for row in rows:
+    print(f"{row['name']} in the {net} network: {row['params']:,} params"
+          f" ({row['params'] / 1e6:.2f} M), {row['madds'] / 1e6:.2f} M MAdds ({args.convention})")
+  print(f"MAdds convention {args.convention}: {costs.CONVENTIONS[args.convention]}; params exclude"
+        " the auxiliary head")
 
 
 def _cmd_draw(args: argparse.Namespace) -> None:
-  from natjax.io import genotype_files, viz
-  name, genotype = genotype_files.resolve_arch(args.arch)
-  path = viz.draw_genotype(genotype, args.out, title=name)
-  print(f"wrote {path}")
+  from natjax.io import viz
+  found = _archs(args)
+  if len(found) == 1 and os.path.splitext(args.out)[1]:
+    print(f"wrote {viz.draw_genotype(found[0][1], args.out, title=found[0][0])}")
+    return
+  os.makedirs(args.out, exist_ok=True)  # Several architectures: --out is a directory.
+  for name, genotype in found:
+    path = os.path.join(args.out, "".join(c if c.isalnum() or c in "._-" else "_" for c in name))
+    print(f"wrote {viz.draw_genotype(genotype, path + '.svg', title=name)}")
+
+
+def _cmd_export(args: argparse.Namespace) -> None:
+  from natjax.io import genotype_files, notation
+  named = dict(_archs(args))
+  if args.out:
+    genotype_files.write_archs(named, args.out, form=args.form)
+    print(f"wrote {args.out}")
+  else:
+    print(notation.format_notation_file(named, args.form), end="")
 
 
 def _cmd_rules(args: argparse.Namespace) -> None:
@@ -60,10 +92,16 @@ def _cmd_rules(args: argparse.Namespace) -> None:
 
 
 def _cmd_archs(args: argparse.Namespace) -> None:
-  from natjax.core import arch, genotypes
+  from natjax.core import arch, genotypes, zoo
   for name in genotypes.builtin_names():
     genotype = genotypes.builtin(name)
     print(f"{name:20s} space={arch.infer_space(genotype).name}")
+  print("\npublished cells (natjax.core.zoo; README, 'Published cells'):")
+  for name in zoo.names():
+    cell = zoo.get(name)
+    print(f"{name:20s} {cell.paper}; {cell.source.repo} {cell.source.path}:{cell.source.variable}")
+  for name, (source, why) in zoo.NOT_REPRESENTABLE.items():
+    print(f"{name:20s} not representable: {why}")
 
 
 def _transform_space(genotype, rule, where: str):
@@ -75,25 +113,6 @@ def _transform_space(genotype, rule, where: str):
   if rule.kind == "actions":
     space = arch.infer_space(genotype, where)
   return space
-
-
-def _transform_inputs(args: argparse.Namespace) -> List:
-  """(name, genotype) pairs from --arch and --archs-file, in order."""
-  from natjax.io import genotype_files
-  found = [genotype_files.resolve_arch(a) for a in args.arch or []]
-  for path in args.archs_file or []:
-    found.extend(genotype_files.read_archs(path).items())
-  if not found:
-    raise InputError("give at least one architecture with --arch or --archs-file")
-  return found
-
-
-def _transform_entry(genotype, params: int, madds: int, log_prob, cost_ok: bool,
-                     connected: bool) -> Dict:
-  from natjax.io import notation
-  return {**notation.genotype_to_json(genotype), "params": int(params), "madds": int(madds),
-          "log_prob": None if log_prob is None else float(log_prob), "cost_ok": bool(cost_ok),
-          "connected": bool(connected)}
 
 
 def _transform_policy(args: argparse.Namespace):
@@ -117,57 +136,30 @@ def _transform_policy(args: argparse.Namespace):
 
 def _cmd_transform(args: argparse.Namespace) -> None:
   import jax
-  import numpy as np
-  from natjax.core import arch, costs, spaces
+  from natjax.core import spaces
   from natjax.io import viz
-  from natjax.nn import policy
   from natjax.search import transform
   if args.samples < 1:
     raise InputError(f"--samples must be >= 1, got {args.samples}")
   ckpt, rule = _transform_policy(args)
-  inputs = _transform_inputs(args)
-  if ckpt is not None:
-    space = ckpt.space
-  elif args.space:
-    space = spaces.get_space(args.space)
+  inputs = _archs(args)
+  if ckpt is not None or args.space:  # One space for all; otherwise each input's own.
+    in_spaces = [ckpt.space if ckpt is not None else spaces.get_space(args.space)] * len(inputs)
   else:
-    chosen = {name: _transform_space(g, rule, f"{name}: ") for name, g in inputs}
-    if len({s.name for s in chosen.values()}) > 1:
-      pairs = ", ".join(f"{n} -> {s.name}" for n, s in chosen.items())
-      raise InputError(f"the architectures need different search spaces ({pairs}); transform"
-                       " one space per call or pass --space")
-    space = next(iter(chosen.values()))
-  archs = arch.stack_archs([arch.genotype_to_arch(g, space, f"{n}: ") for n, g in inputs])
-  key = jax.random.key(args.seed)
+    in_spaces = [_transform_space(g, rule, f"{name}: ") for name, g in inputs]
   if ckpt is None:
-    params = policy.init_for_rule(jax.random.fold_in(key, 0), rule, space)
-    quirk, self_loops, source = False, False, f"init (seed {args.seed})"
+    params, quirk, self_loops, source = None, False, False, f"init (seed {args.seed})"
   else:
     params, quirk = ckpt.params, ckpt.policy.released_quirk
     self_loops, source = ckpt.policy.module.self_loops, args.policy
-  res = transform.transform(params, archs, jax.random.fold_in(key, 1), rule=rule,
-                            mode=args.mode, num_samples=args.samples, space=space,
-                            released_quirk=quirk, self_loops=self_loops)
-  in_p, in_m = costs.exact_costs(archs, space)
-  out_p, out_m = costs.exact_costs(res.outputs, space)
-  outputs = jax.tree_util.tree_map(np.asarray, res.outputs)
-  log_prob, cost_ok = np.asarray(res.log_prob), np.asarray(res.cost_ok)
-  connected = np.asarray(res.connected)
-  report, firsts = [], []
-  for b, (name, genotype) in enumerate(inputs):
-    outs = []
-    for k in range(args.samples):
-      sample = jax.tree_util.tree_map(lambda x, b=b, k=k: x[b, k], outputs)
-      out_genotype = arch.arch_to_genotype(sample, space)  # Not validated: may be dead.
-      if k == 0:
-        firsts.append(out_genotype)
-      outs.append(_transform_entry(out_genotype, out_p[b, k], out_m[b, k], log_prob[b, k],
-                                   cost_ok[b, k], connected[b, k]))
-    report.append({"name": name,
-                   "input": _transform_entry(genotype, in_p[b], in_m[b], None, True, True),
-                   "outputs": outs})
-  print(f"rule {rule.name}, space {space.name}, mode {args.mode}, {args.samples} sample(s),"
-        f" policy {source}; costs in the cifar network; first output shown")
+  results = transform.transform_genotypes(
+      inputs, in_spaces, jax.random.key(args.seed), rule=rule, policy_params=params,
+      mode=args.mode, num_samples=args.samples, released_quirk=quirk, self_loops=self_loops)
+  report = [r.report for r in results]
+  firsts = [r.outputs[0] for r in results]
+  used = ", ".join(dict.fromkeys(r.space.name for r in results))
+  print(f"rule {rule.name}, space {used}, mode {args.mode}, {args.samples} sample(s),"
+        f" policy {source}; costs in the cifar network (MAdds: conv_linear); first output shown")
   print(f"{'name':20s} {'params before -> after':>26s} {'MAdds (M) before -> after':>28s}"
         f" {'log_prob':>9s} cost_ok connected")
   for entry in report:
@@ -249,16 +241,40 @@ def _parser() -> argparse.ArgumentParser:
       " in a search's or retraining's config.json and in policy.json")
   sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+  arch_help = ("built-in name or published cell (natjax archs), genotype file, FILE:NAME or a"
+               " search's derived.json[:NAME] (repeat)")
+  files_help = "every genotype of a file (JSON, genotypes.py, derived.json; repeat)"
   cost = sub.add_parser("cost", help="params and MAdds of an architecture's stand-alone network")
-  cost.add_argument("--arch", required=True, help="built-in name (natjax archs) or a genotype file")
+  cost.add_argument("--arch", action="append", help=arch_help)
+  cost.add_argument("--archs-file", action="append", help=files_help)
   cost.add_argument("--network", default="cifar", choices=("cifar", "imagenet"))
-  cost.add_argument("--json", action="store_true", help='print {"params": .., "madds": ..}')
+  cost.add_argument("--convention", default="conv_linear", choices=("conv_linear", "ptflops"),
+                    help="what MAdds count: conv_linear (convs and Linear only) or ptflops (also"
+                    " ReLU, BN and pools, as P-DARTS's and PC-DARTS's ImageNet tables)")
+  cost.add_argument("--channels", type=int, default=None,
+                    help="the network's initial C (default 36 cifar, 48 imagenet)")
+  cost.add_argument("--json", action="store_true",
+                    help='print {"name", "params", "madds", "madds_convention", ...} (a list'
+                    " for several architectures)")
   cost.set_defaults(run=_cmd_cost)
 
   draw = sub.add_parser("draw", help="draw both cells of an architecture to SVG or PNG")
-  draw.add_argument("--arch", required=True, help="built-in name or a genotype file")
-  draw.add_argument("--out", required=True, help="output file, .svg or .png")
+  draw.add_argument("--arch", action="append", help=arch_help)
+  draw.add_argument("--archs-file", action="append", help=files_help)
+  draw.add_argument("--out", required=True,
+                    help="output file, .svg or .png; a directory (NAME.svg each) for several")
   draw.set_defaults(run=_cmd_draw)
+
+  export = sub.add_parser("export", help="write genotypes as a genotypes.py or JSON file")
+  export.add_argument("--arch", action="append", help=arch_help)
+  export.add_argument("--archs-file", action="append", help=files_help)
+  export.add_argument("--form", default="natjax", choices=("natjax", "darts"),
+                      help="natjax: edges (op, from, to); darts: (op, from) and 'none' for null,"
+                      " as DARTS-family code reads them")
+  export.add_argument("--out", default=None,
+                      help="FILE.py (NAME = Genotype(...) lines) or FILE.json; default: print"
+                      " a genotypes.py")
+  export.set_defaults(run=_cmd_export)
 
   rules = sub.add_parser("rules", help="print a transition rule")
   rules.add_argument("--rule", required=True, help="registered rule name (nat, natpp) or JSON file")
@@ -267,8 +283,8 @@ def _parser() -> argparse.ArgumentParser:
   rules.set_defaults(run=_cmd_rules)
 
   trans = sub.add_parser("transform", help="transform architectures with a NAT / NAT++ policy")
-  trans.add_argument("--arch", action="append", help="built-in name or a genotype file (repeat)")
-  trans.add_argument("--archs-file", action="append", help="JSON or notation file of genotypes")
+  trans.add_argument("--arch", action="append", help=arch_help)
+  trans.add_argument("--archs-file", action="append", help=files_help)
   trans.add_argument("--rule", default=None,
                      help="nat, natpp or a JSON rule file (default with --policy DIR: its rule)")
   trans.add_argument("--policy", required=True,
@@ -279,7 +295,9 @@ def _parser() -> argparse.ArgumentParser:
   trans.add_argument("--seed", type=int, default=0)
   trans.add_argument("--out", default=None, help="write the results as JSON")
   trans.add_argument("--draw", default=None, help="write DIR/NAME.svg (input vs first output)")
-  trans.add_argument("--space", default=None, help="search space (default: inferred)")
+  trans.add_argument("--space", default=None,
+                     help="search space for all inputs (default: each input's own; inputs of"
+                     " several spaces are transformed one batch per space)")
   trans.set_defaults(run=_cmd_transform)
 
   archs = sub.add_parser("archs", help="list the built-in architectures")
@@ -302,8 +320,8 @@ def _parser() -> argparse.ArgumentParser:
   retrain.add_argument("--workdir", required=True,
                        help="output directory; a run found there is resumed")
   retrain.add_argument("--arch", default=None,
-                       help="built-in name, genotype file or a search's derived.json[:NAME]"
-                       " (default: the config's arch)")
+                       help="built-in name or published cell, genotype file, FILE:NAME or a"
+                       " search's derived.json[:NAME] (default: the config's arch)")
   retrain.set_defaults(run=_cmd_retrain, overrides_allowed=True)
 
   compare = sub.add_parser("compare", help="table and plot of finished retraining runs")

@@ -7,7 +7,10 @@ every leaf. Op names exist only in `Genotype`, the human form used by files, mes
 a search space's op list (`natjax.core.spaces`) maps names to the indices the arrays hold.
 
 Genotypes are validated where they are built (`make_genotype`): every failure is one InputError
-line naming the cell, the edge and the problem. Files and notations live in `natjax.io`.
+line naming the cell, the edge and the problem. Edges may be written as natjax writes them,
+(op, from, to), or as the DARTS family does, (op, from) with the destination implied by position;
+op names of other NAS code with a natjax equivalent are renamed (`natjax.core.ops.ALIASES`:
+DARTS's 'none' is 'null'). Files and notations live in `natjax.io`.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import numpy as np
 
 from natjax.core import ops, spaces
 from natjax.core.spaces import SearchSpace
-from natjax.errors import InputError, closest
+from natjax.errors import InputError
 
 Edge = Tuple[str, int, int]
 
@@ -64,46 +67,100 @@ def _is_index(value: Any) -> bool:
   return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
+def _short(value: Any, limit: int = 80) -> str:
+  """repr(value), cut to `limit` characters for a one-line message."""
+  text = repr(value)
+  return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _flatten_node_pairs(edges: Sequence[Any]) -> Sequence[Any]:
+  """AutoDL-Projects writes a cell as one pair of (op, from) edges per node; natjax's list is the
+  pairs concatenated. Any other list is returned as is."""
+  def is_pair(item):
+    return (isinstance(item, (list, tuple)) and len(item) == 2
+            and all(isinstance(e, (list, tuple)) for e in item))
+  if edges and all(is_pair(item) for item in edges):
+    return [e for pair in edges for e in pair]
+  return edges
+
+
+def _check_in_degrees(edges: Sequence[Tuple[str, int, int]], cell: str, where: str) -> None:
+  """With explicit destinations, every intermediate node 2..max must have exactly 2 inputs."""
+  last = max(dst for _, _, dst in edges)
+  for node in range(2, last + 1):
+    inputs = [(op, src) for op, src, dst in edges if dst == node]
+    if len(inputs) == 2:
+      continue
+    if len(inputs) < 2:
+      raise InputError(f"{where}cell {cell}: node {node} has {len(inputs)} input(s)"
+                       f" {_short(inputs)}; every intermediate node takes exactly 2 (pad with"
+                       f" ('null', 0, {node}))")
+    raise InputError(f"{where}cell {cell}: node {node} has {len(inputs)} inputs {_short(inputs)};"
+                     " every intermediate node takes exactly 2 (a cell whose nodes sum more"
+                     " inputs is not representable)")
+
+
 def _check_cell(edges: Any, concat: Any, cell: str, where: str) -> Tuple[Tuple[Edge, ...],
                                                                          Tuple[int, ...]]:
-  """Checks one cell's edges and concat list; returns them as tuples of plain Python values."""
+  """Checks one cell's edges and concat list; returns them as tuples of plain Python values.
+
+  An edge is (op, from, to), or DARTS's (op, from) with the destination implied by position
+  (edges 2k and 2k+1 feed node k+2); AutoDL-Projects' per-node pairs are flattened first, and op
+  names other NAS code spells differently (`ops.ALIASES`, e.g. 'none') become natjax's.
+  """
   if not isinstance(edges, (list, tuple)) or not edges:
-    raise InputError(f"{where}cell {cell}: expected a non-empty list of (op, from, to) edges")
-  if len(edges) % 2:
-    raise InputError(f"{where}cell {cell}: has {len(edges)} edges; every intermediate node needs"
-                     " exactly 2, so the count must be even")
-  out = []
+    raise InputError(f"{where}cell {cell}: expected a non-empty list of (op, from) or"
+                     " (op, from, to) edges")
+  edges = _flatten_node_pairs(edges)
+  parsed = []
   for e, edge in enumerate(edges):
-    if not isinstance(edge, (list, tuple)) or len(edge) != 3:
-      raise InputError(f"{where}cell {cell}, edge {e}: expected [op, from, to], got {edge!r}")
-    op, src, dst = edge
+    if not isinstance(edge, (list, tuple)) or len(edge) not in (2, 3):
+      raise InputError(f"{where}cell {cell}, edge {e}: expected (op, from) or (op, from, to),"
+                       f" got {_short(edge)}")
+    op, src = edge[0], edge[1]
+    dst = edge[2] if len(edge) == 3 else e // 2 + 2
     if not isinstance(op, str):
-      raise InputError(f"{where}cell {cell}, edge {e}: op must be a name, got {op!r}")
+      raise InputError(f"{where}cell {cell}, edge {e}: op must be a name, got {_short(op)}")
     for label, value in (("source", src), ("destination", dst)):
       if not _is_index(value):
-        raise InputError(f"{where}cell {cell}, edge {e} {tuple(edge)!r}: {label} node must be an"
-                         f" integer, got {value!r}")
+        raise InputError(f"{where}cell {cell}, edge {e} {_short(tuple(edge))}: {label} node must"
+                         f" be an integer, got {_short(value)}")
       if value < 0:
-        raise InputError(f"{where}cell {cell}, edge {e} {tuple(edge)!r}: {label} node is negative")
+        raise InputError(f"{where}cell {cell}, edge {e} {_short(tuple(edge))}: {label} node is"
+                         " negative")
+    if len(edge) == 3 and src > dst >= 0 and src >= 2:
+      raise InputError(f"{where}cell {cell}, edge {e} {_short(tuple(edge))}: the nodes look"
+                       f" swapped: natjax reads (op, from, to) and this reads as (op, to, from),"
+                       f" FairDARTS's order; write ({op!r}, {dst}, {src})")
+    parsed.append((op, int(src), int(dst)))
+  if all(len(edge) == 3 for edge in edges):
+    _check_in_degrees(parsed, cell, where)
+  if len(parsed) % 2:
+    raise InputError(f"{where}cell {cell}: has {len(parsed)} edges; every intermediate node needs"
+                     " exactly 2, so the count must be even")
+  out = []
+  for e, (op, src, dst) in enumerate(parsed):
+    edge = tuple(edges[e])
     if dst != e // 2 + 2:
-      raise InputError(f"{where}cell {cell}, edge {e} {tuple(edge)!r}: expected destination node"
+      raise InputError(f"{where}cell {cell}, edge {e} {_short(edge)}: expected destination node"
                        f" {e // 2 + 2} (edges 2k and 2k+1 feed node k+2, in order)")
     if src >= dst:
-      raise InputError(f"{where}cell {cell}, edge {e} {tuple(edge)!r}: source node {src} must be"
+      raise InputError(f"{where}cell {cell}, edge {e} {_short(edge)}: source node {src} must be"
                        f" below destination node {dst}")
+    op = ops.canonical_name(op)
     if op not in ops.registered_ops():
-      raise InputError(f"{where}cell {cell}, edge {e}: unknown op '{op}'"
-                       f"{closest(op, ops.registered_ops())}")
-    out.append((op, int(src), int(dst)))
+      raise InputError(f"{where}cell {cell}, edge {e}: {ops.unknown_op_message(op)}")
+    out.append((op, src, dst))
   num_nodes = len(edges) // 2
   if not isinstance(concat, (list, tuple, range)) or not len(concat):
     raise InputError(f"{where}cell {cell}: concat must be a non-empty list of node indices")
   for node in concat:
     if not _is_index(node) or not 2 <= node <= num_nodes + 1:
-      raise InputError(f"{where}cell {cell}: concat names node {node!r}, which does not exist"
-                       f" (intermediate nodes are 2..{num_nodes + 1})")
+      raise InputError(f"{where}cell {cell}: concat names node {_short(node)}, which does not"
+                       f" exist (intermediate nodes are 2..{num_nodes + 1})")
   if list(concat) != sorted(set(concat)):
-    raise InputError(f"{where}cell {cell}: concat {list(concat)} must be increasing without repeats")
+    raise InputError(f"{where}cell {cell}: concat {_short(list(concat))} must be increasing"
+                     " without repeats")
   _check_depends_on_inputs(out, concat, cell, where)
   return tuple(out), tuple(int(n) for n in concat)
 

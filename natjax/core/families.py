@@ -14,6 +14,10 @@ family is one registered `OpFamily` object holding everything natjax needs of th
   reference_cost  (spec, C, H*W) -> (params, MAdds) at stride 1 with BN ignored and pooling and
                   identity work counted: the figure the transition-rule check compares
                   (spec section 4.3; `natjax.core.rules`).
+  elementwise     optional: (spec, C, H_in, W_in, stride) -> (relu, bn, pool), the elements the
+                  op's ReLUs read, its BNs normalise and its pools read; only the 'ptflops' MAdds
+                  convention needs it (`natjax.core.costs.CONVENTIONS`), and it refuses a family
+                  without it rather than count zero.
 
 `norm` is a normaliser (`natjax.kernels.norm`): the supernet passes `BatchStats` (non-affine, batch
 statistics), the retraining networks `RunningStats` (affine, running statistics threaded in and
@@ -28,6 +32,9 @@ Built-in families and their released semantics (spec section 3.4; C channels in 
   avg_pool  avg pool kxk, pad k//2, stride s, padding excluded from the average
   skip      identity at stride 1; FactorizedReduce at stride 2
   null      zeros of the output shape
+  factorized_conv  ReLU -> conv 1xk (stride (1, s)) -> conv kx1 (stride (s, 1)) -> BN (DARTS's
+            conv_7x1_1x7; the 1xk conv runs at H_in x W_out, taken as (s*H_out) x W_out by `cost`,
+            exact for the even sides every built-in network reduces)
 
 Weights, for C channels in and out (BN's params, if the normaliser has any, beside them):
   conv      {'w': f32[k, k, C, C]}
@@ -36,12 +43,13 @@ Weights, for C channels in and out (BN's params, if the normaliser has any, besi
   skip      {} at stride 1; {'w1': f32[C, C//2], 'w2': f32[C, C//2]} at stride 2
   pools     {}
   null      {}
+  factorized_conv  {'w1x': f32[k, C, C], 'wx1': f32[k, C, C]}
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Dict, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -75,6 +83,7 @@ class OpFamily:
     identity_strides: strides at which the op returns its input unchanged (skip: (1,)); the
       retraining networks apply no drop-path there.
     zero: the op's output is zeros whatever its input (null); no drop-path either.
+    elementwise: optional element counts for the 'ptflops' MAdds convention (module docstring).
   """
   name: str
   init: Callable[..., Tuple[Params, Params]]
@@ -86,6 +95,7 @@ class OpFamily:
   supernet_norm: bool = False
   identity_strides: Tuple[int, ...] = ()
   zero: bool = False
+  elementwise: Optional[Callable[..., Tuple[Any, Any, Any]]] = None
 
   def drops_path(self, stride: int) -> bool:
     """Whether drop-path applies to this op's output at `stride` (not to identities or zeros)."""
@@ -104,6 +114,9 @@ def register_op_family(family: OpFamily) -> OpFamily:
   for field, signature in _REQUIRED.items():
     if not callable(getattr(family, field)):
       raise InputError(f"op family '{family.name}': missing {field}, a function {signature}")
+  if family.elementwise is not None and not callable(family.elementwise):
+    raise InputError(f"op family '{family.name}': elementwise must be a function"
+                     " (spec, channels, h_in, w_in, stride) -> (relu, bn, pool) or None")
   if not isinstance(family.dilation, int) or family.dilation < 1:
     raise InputError(f"op family '{family.name}': dilation must be an integer >= 1, got"
                      f" {family.dilation!r}")
@@ -241,14 +254,66 @@ def _null_reference(spec, c, hw):
   return 0, 0
 
 
+def _out(h, w, stride):
+  return (h + stride - 1) // stride, (w + stride - 1) // stride
+
+
+def _conv_elementwise(spec, c, h, w, stride):
+  """One ReLU on the input, one BN on the output (conv, dil_conv, factorized_conv)."""
+  ho, wo = _out(h, w, stride)
+  return c * h * w, c * ho * wo, 0
+
+
+def _sep_elementwise(spec, c, h, w, stride):
+  ho, wo = _out(h, w, stride)
+  return c * h * w + c * ho * wo, 2 * c * ho * wo, 0
+
+
+def _pool_elementwise(spec, c, h, w, stride):
+  return 0, 0, c * h * w
+
+
+def _skip_elementwise(spec, c, h, w, stride):
+  return _conv_elementwise(spec, c, h, w, stride) if stride == 2 else (0, 0, 0)
+
+
+def _null_elementwise(spec, c, h, w, stride):
+  return 0, 0, 0
+
+
+def _factorized_init(spec, c, stride, norm):
+  return units.factorized_conv_weights(spec.kernel, c, norm)
+
+
+def _factorized_apply(params, stats, x, spec, stride, impl, norm):
+  return units.relu_factorized_conv_bn(params, stats, x, stride, impl, norm)
+
+
+def _factorized_cost(spec, c, h_out, w_out, stride):
+  return units.factorized_conv_cost(c, spec.kernel, stride * h_out, h_out, w_out)
+
+
+def _factorized_reference(spec, c, hw):
+  params = 2 * spec.kernel * c * c
+  return params, params * hw
+
+
 for _family in (
-    OpFamily("conv", _conv_init, _conv_apply, _conv_cost, _conv_reference),
-    OpFamily("sep_conv", _sep_init, _sep_apply, _sep_cost, _sep_reference),
-    OpFamily("dil_conv", _dil_init, _dil_apply, _dil_cost, _dil_reference, dilation=2),
-    OpFamily("max_pool", _none, _max_pool_apply, _free, _pool_reference, supernet_norm=True),
-    OpFamily("avg_pool", _none, _avg_pool_apply, _free, _pool_reference, supernet_norm=True),
+    OpFamily("conv", _conv_init, _conv_apply, _conv_cost, _conv_reference,
+             elementwise=_conv_elementwise),
+    OpFamily("sep_conv", _sep_init, _sep_apply, _sep_cost, _sep_reference,
+             elementwise=_sep_elementwise),
+    OpFamily("dil_conv", _dil_init, _dil_apply, _dil_cost, _dil_reference, dilation=2,
+             elementwise=_conv_elementwise),
+    OpFamily("max_pool", _none, _max_pool_apply, _free, _pool_reference, supernet_norm=True,
+             elementwise=_pool_elementwise),
+    OpFamily("avg_pool", _none, _avg_pool_apply, _free, _pool_reference, supernet_norm=True,
+             elementwise=_pool_elementwise),
     OpFamily("skip", _skip_init, _skip_apply, _skip_cost, _skip_reference, kernel=False,
-             identity_strides=(1,)),
-    OpFamily("null", _none, _null_apply, _free, _null_reference, kernel=False, zero=True),
+             identity_strides=(1,), elementwise=_skip_elementwise),
+    OpFamily("null", _none, _null_apply, _free, _null_reference, kernel=False, zero=True,
+             elementwise=_null_elementwise),
+    OpFamily("factorized_conv", _factorized_init, _factorized_apply, _factorized_cost,
+             _factorized_reference, elementwise=_conv_elementwise),
 ):
   register_op_family(_family)

@@ -4,7 +4,8 @@ Data only (spec section 3.6; the authors' released genotype lists). Names follow
 `X` is an input cell, `NAT_X` its NAT output, `NATv2_X` its NAT++ output; R1-R5 are random cells of
 the DARTS space. DARTS-type cells have N=4, ENAS-type N=5; the hand-crafted blocks (VGG, ResBlock,
 MobileNetV2) have N=4 and output node 5 only. The NAONet cells are not included: they use ops
-(conv_1x3_3x1, conv_1x7_7x1, 2x2 pools) outside every released op list.
+(conv_1x3_3x1, 2x2 pools) natjax does not register. Published cells of other methods, with their
+sources and published figures, are in `natjax.core.zoo`.
 
 `builtin(name)` looks one up by name (case-insensitive); `builtin_names()` lists them.
 """

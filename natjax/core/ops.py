@@ -5,6 +5,11 @@ traced code it is an index into a search space's op list (`natjax.core.spaces`).
 instance of a registered family (`natjax.core.families`: what the op computes, holds and costs)
 with a kernel size and a dilation. Research forks add an op with `register_op`, and a new kind of
 op with `register_op_family` first.
+
+Names written by other NAS code: `ALIASES` maps another spelling of a registered op to natjax's
+name (DARTS's `none` is natjax's `null`); `FOREIGN_OPS` describes ops that published cells use but
+natjax does not register, so that a genotype holding one is told what it is rather than offered a
+different op with a similar name (`unknown_op_message`).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from typing import Tuple
 
 from natjax.core import families
 from natjax.core.families import OpFamily
-from natjax.errors import InputError
+from natjax.errors import InputError, closest
 from natjax.registry import Registry
 
 
@@ -74,6 +79,43 @@ def registered_ops() -> Tuple[str, ...]:
   return _REGISTRY.names()
 
 
+ALIASES = {
+    "none": "null",  # DARTS's PRIMITIVES[0] and every fork's: the zero op.
+    "conv_1x7_7x1": "conv_7x1_1x7",  # NAT++'s code: the same module (1x7 conv first, then 7x1).
+}
+
+# Ops of published cells and search spaces that natjax does not register (what they are, where).
+FOREIGN_OPS = {
+    "conv_1x3_3x1": "NAONet's factorised conv (1x3 then 3x1)",
+    "conv_3x1_1x3": "AutoDL-Projects' factorised conv of SETN (1x3 then 3x1)",
+    "avg_pool_2x2": "NAONet's 2x2 average pool",
+    "max_pool_2x2": "NAONet's 2x2 max pool",
+    "noise": "the Gaussian-noise op of R-DARTS's search space S4",
+    "sep_conv_1x1": "NAT++ code's separable conv with k=1 (in no published cell)",
+    "dil_conv_1x1": "NAT++ code's dilated conv with k=1 (in no published cell)",
+    "nor_conv_1x1": "NAS-Bench-201's ReLU-conv-BN 1x1 (a different cell format)",
+    "nor_conv_3x3": "NAS-Bench-201's ReLU-conv-BN 3x3 (a different cell format)",
+    "att_squeeze": "AutoDL-Projects' attention op",
+}
+
+
+def canonical_name(name: str) -> str:
+  """natjax's name for an op name written by other NAS code (`ALIASES`); others unchanged."""
+  return ALIASES.get(name, name)
+
+
+def unknown_op_message(name: str) -> str:
+  """Why `name` is not an op, for a message "...: <this>": another code's name of a natjax op
+  (`ALIASES`, where it is not read as such) gets natjax's name, a known foreign op is named as
+  such (with how to add it), anything else gets the closest registered name."""
+  if name in ALIASES:
+    return f"op '{name}' is natjax's '{ALIASES[name]}': write '{ALIASES[name]}'"
+  if name in FOREIGN_OPS:
+    return (f"op '{name}' ({FOREIGN_OPS[name]}) is a known op outside natjax's vocabulary;"
+            " a fork can add it with natjax.register_op (README, 'Extending natjax')")
+  return f"unknown op '{name}'{closest(name, registered_ops())}"
+
+
 def unregister_op(name: str) -> None:
   """Removes an op (`natjax.core.extend.temporary` undoes its registrations with it)."""
   _REGISTRY.remove(name)
@@ -87,11 +129,13 @@ for _spec in (
     OpSpec("skip_connect", "skip"),
     OpSpec("sep_conv_3x3", "sep_conv", 3),
     OpSpec("sep_conv_5x5", "sep_conv", 5),
+    OpSpec("sep_conv_7x7", "sep_conv", 7),
     OpSpec("dil_conv_3x3", "dil_conv", 3, 2),
     OpSpec("dil_conv_5x5", "dil_conv", 5, 2),
     OpSpec("conv_1x1", "conv", 1),
     OpSpec("conv_3x3", "conv", 3),
     OpSpec("conv_5x5", "conv", 5),
+    OpSpec("conv_7x1_1x7", "factorized_conv", 7),
     OpSpec("null", "null"),
 ):
   register_op(_spec)

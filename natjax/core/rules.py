@@ -138,15 +138,18 @@ def _where(rule_name: str, source: Optional[str]) -> str:
 
 def _check_op(name: str, where: str, role: str) -> None:
   if name not in ops.registered_ops():
-    raise InputError(f"{where}: unknown op '{name}' {role}{closest(name, ops.registered_ops())}")
+    raise InputError(f"{where}, {role}: {ops.unknown_op_message(name)}")
 
 
-def validate_rule(rule: Rule, source: Optional[str] = None) -> Rule:
+def validate_rule(rule: Rule, source: Optional[str] = None,
+                  declared_key_missing: bool = False) -> Rule:
   """Checks a rule; raises a one-line InputError naming the rule, file, op and transition.
 
   Args:
     rule: the rule to check.
     source: the file the rule came from, named in messages.
+    declared_key_missing: the file's wrapped form has no 'declared_increases' key (the message
+      of an undeclared cost-raising transition says so).
 
   Returns:
     The rule, unchanged.
@@ -160,27 +163,30 @@ def validate_rule(rule: Rule, source: Optional[str] = None) -> Rule:
   if not rule.allowed:
     raise InputError(f"{where}: the rule has no rows")
   for src, dsts in rule.allowed.items():
-    _check_op(src, where, "as an input op")
+    _check_op(src, where, "input ops")
     if not dsts:
       raise InputError(f"{where}: row '{src}' allows no op")
     if len(set(dsts)) != len(dsts):
       raise InputError(f"{where}: row '{src}' lists an op twice")
     for dst in dsts:
-      _check_op(dst, where, f"in row '{src}'")
+      _check_op(dst, where, f"row '{src}'")
   for src, dst in sorted(rule.declared_increases):
-    _check_op(src, where, "in declared_increases")
-    _check_op(dst, where, "in declared_increases")
+    _check_op(src, where, "declared_increases")
+    _check_op(dst, where, "declared_increases")
   for src, dsts in rule.allowed.items():
     for dst in dsts:
-      _check_cost(rule, src, dst, where)
+      _check_cost(rule, src, dst, where, declared_key_missing)
   return rule
 
 
-def _check_cost(rule: Rule, src: str, dst: str, where: str) -> None:
+def _check_cost(rule: Rule, src: str, dst: str, where: str, key_missing: bool = False) -> None:
   """Raises unless src -> dst is cost-non-increasing or declared by the rule."""
   if transition_raises_cost(src, dst) and (src, dst) not in rule.declared_increases:
+    hint = (f"; the file has no 'declared_increases' key: add \"declared_increases\":"
+            f" [[\"{src}\", \"{dst}\"]] if the increase is meant" if key_missing else "")
     raise InputError(f"{where}: transition {src} -> {dst} raises cost "
-                     f"({_cost_str(src)} -> {_cost_str(dst)}) and is not declared")
+                     f"({_cost_str(src)} -> {_cost_str(dst)}) and is not declared in"
+                     f" 'declared_increases'{hint}")
 
 
 def _cost_str(op_name: str) -> str:
@@ -292,7 +298,7 @@ def rule_from_dict(data, name: str, source: Optional[str] = None) -> Rule:
   if not full:
     pairs = [p for p in pairs if p[0] in allowed and p[1] in allowed[p[0]]]
   rule = Rule(name, allowed, frozenset(tuple(p) for p in pairs), kind)
-  return validate_rule(rule, source)
+  return validate_rule(rule, source, declared_key_missing=full and "declared_increases" not in data)
 
 
 def load_rule_json(path: str) -> Rule:

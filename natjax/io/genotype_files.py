@@ -3,13 +3,18 @@
 `resolve_arch(spec)` turns what a user writes for an architecture (a command's --arch, a config's
 `arch` or `derive_archs`) into a named genotype, the same way everywhere:
 
-  NAME                   a built-in genotype (`natjax archs`), case-insensitive
+  NAME                   a built-in genotype or a published cell (`natjax archs`; `natjax.core.zoo`),
+                         case-insensitive
   FILE                   a file holding exactly one genotype, JSON or DARTS notation
   FILE:NAME              the entry NAME of a file holding several (a JSON list or mapping, or
-                         `NAME = Genotype(...)` lines)
+                         `NAME = Genotype(...)` lines: a DARTS-family genotypes.py as is)
   DIR/derived.json[:NAME] or DIR[:NAME]
                          the chosen output of a search's derivation (default: its first entry),
                          named 'RULE(NAME)' after the search's rule (from DIR/config.json)
+
+`resolve_archs(specs, files)` is what every command that takes several architectures calls: each
+spec through `resolve_arch`, then every genotype of each file (`archs_in_file`: all entries of a
+genotype file, all chosen outputs of a derived.json or a search work directory).
 
 Every failure is one InputError line naming the file and the entry, with the closest valid name.
 """
@@ -18,13 +23,14 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from natjax.core import genotypes
+from natjax.core import genotypes, zoo
 from natjax.core.arch import Genotype
 from natjax.errors import InputError, closest
 from natjax.io.json_files import CONFIG_FILE
-from natjax.io.notation import archs_from_json, genotype_from_json, genotype_to_json, parse_notation
+from natjax.io.notation import (archs_from_json, format_notation_file, genotype_from_json,
+                                genotype_to_json, parse_notation)
 
 DERIVED_FILE = "derived.json"  # what a search's derivation writes in its work directory
 
@@ -63,10 +69,17 @@ def read_archs(path: str) -> Dict[str, Genotype]:
   return {(name or stem): g for name, g in found.items()}
 
 
-def write_archs(named: Dict[str, Genotype], path: str) -> None:
-  """Writes genotypes as a JSON list of objects with a "name" key (`read_archs` reads it)."""
+def write_archs(named: Dict[str, Genotype], path: str, form: str = "natjax") -> None:
+  """Writes genotypes as a JSON list of objects with a "name" key (`read_archs` reads it); a path
+  ending in .py gets a DARTS-style genotypes.py instead (`NAME = Genotype(...)` lines). `form`:
+  'natjax' edges (op, from, to), 'darts' edges (op, from) with DARTS's op names."""
+  if path.endswith(".py"):
+    text = format_notation_file(named, form)
+  else:
+    text = json.dumps([{"name": n, **genotype_to_json(g, form)} for n, g in named.items()],
+                      indent=1)
   with open(path, "w", encoding="utf-8") as f:
-    json.dump([{"name": n, **genotype_to_json(g)} for n, g in named.items()], f, indent=1)
+    f.write(text)
 
 
 def _derived_entries(path: str) -> Optional[List[Dict[str, Any]]]:
@@ -129,21 +142,61 @@ def resolve_arch(spec: str) -> Tuple[str, Genotype]:
   """
   if spec.lower() in {n.lower() for n in genotypes.builtin_names()}:
     return genotypes.builtin_name(spec), genotypes.builtin(spec)
+  if spec.lower() in {n.lower() for n in zoo.names()} and not os.path.exists(spec):
+    cell = zoo.get(spec)
+    return cell.name, cell.genotype
   path, name = _split_entry(spec)
   if os.path.isdir(path):
     path = os.path.join(path, DERIVED_FILE)
     if not os.path.isfile(path):
       raise InputError(f"{path}: not found (a search work directory holds {DERIVED_FILE})")
   if not os.path.isfile(path):
+    if spec.lower() in {n.lower() for n in zoo.NOT_REPRESENTABLE}:
+      zoo.get(spec)  # Says why the published cell is not here.
     raise InputError(f"'{spec}' is neither a built-in architecture"
-                     f"{closest(spec, genotypes.builtin_names())} nor an existing file")
+                     f"{closest(spec, genotypes.builtin_names() + zoo.names())} nor an existing"
+                     " file")
   entries = _derived_entries(path)
   if entries is not None:
     return _from_derived(path, entries, name)
   found = read_archs(path)
   if name is None and len(found) != 1:
     raise InputError(f"{path}: holds {len(found)} genotypes ({', '.join(found)}); pick one with"
-                     f" {path}:NAME")
+                     f" {path}:NAME, or take them all with --archs-file {path}")
   names = list(found)
   chosen = names[_pick(path, names, name)]
   return chosen, found[chosen]
+
+
+def archs_in_file(path: str) -> Dict[str, Genotype]:
+  """Every genotype a file holds, by name: the entries of a JSON or notation file
+  (`read_archs`), or the chosen output of every entry of a search's derived.json (or of a search
+  work directory's), named 'RULE(NAME)'.
+
+  Raises:
+    InputError: as `read_archs`; a directory without derived.json.
+  """
+  if os.path.isdir(path):
+    path = os.path.join(path, DERIVED_FILE)
+    if not os.path.isfile(path):
+      raise InputError(f"{path}: not found (a search work directory holds {DERIVED_FILE})")
+  entries = _derived_entries(path) if os.path.isfile(path) else None
+  if entries is None:
+    return read_archs(path)
+  return dict(_from_derived(path, entries, str(e["name"])) for e in entries)
+
+
+def resolve_archs(specs: Sequence[str] = (),
+                  files: Sequence[str] = ()) -> List[Tuple[str, Genotype]]:
+  """The architectures a command was given: each of `specs` (`resolve_arch`), then every genotype
+  of each of `files` (`archs_in_file`), in order.
+
+  Raises:
+    InputError: as `resolve_arch` and `archs_in_file`; nothing given.
+  """
+  found = [resolve_arch(spec) for spec in specs]
+  for path in files:
+    found.extend(archs_in_file(path).items())
+  if not found:
+    raise InputError("give at least one architecture with --arch or --archs-file")
+  return found

@@ -5,7 +5,14 @@
     them, or an object mapping names to them.
   * DARTS/NAT notation: `Genotype(normal=[('sep_conv_3x3', 0, 2), ...], normal_concat=[2, 3, 4, 5],
     reduce=[...], reduce_concat=range(2, 6))`, alone or as `NAME = Genotype(...)` lines. It is
-    parsed with `ast`, never evaluated.
+    parsed with `ast`, never evaluated. A DARTS-family `genotypes.py` reads as is: imports, the
+    `namedtuple` line, `PRIMITIVES` and other assignments and docstrings are skipped, `NAME =
+    OTHER` names an earlier genotype again (DARTS's `DARTS = DARTS_V2`), and AutoDL-Projects'
+    extra fields `connectN=None, connects=None` are ignored.
+
+Edges are read in either form (`natjax.core.arch`): natjax's (op, from, to) or the DARTS family's
+(op, from), destination by position. Both writers take `form`: 'natjax' writes (op, from, to),
+'darts' writes (op, from) and DARTS's op names ('none' for 'null'), for code of the DARTS family.
 
 Every parse validates (`natjax.core.arch.make_genotype`) and fails with one InputError line
 naming where (`where` prefixes the message: a file, an entry).
@@ -14,16 +21,39 @@ naming where (`where` prefixes the message: a file, an entry).
 from __future__ import annotations
 
 import ast
-from typing import Any, Dict
+from typing import Any, Dict, List, Tuple
 
 from natjax.core.arch import Genotype, make_genotype
 from natjax.errors import InputError, closest
 
 
-def genotype_to_json(genotype: Genotype) -> Dict[str, Any]:
-  """JSON-ready dict: {"normal": [[op, from, to], ...], "normal_concat": [...], ...}."""
-  return {field: [list(x) if isinstance(x, tuple) else x for x in getattr(genotype, field)]
-          for field in Genotype._fields}
+FORMS = ("natjax", "darts")
+_DARTS_NAMES = {"null": "none"}  # natjax name -> DARTS's PRIMITIVES name
+
+
+def check_form(form: str) -> str:
+  """Returns `form` if it is one of FORMS; InputError with the closest name otherwise."""
+  if form not in FORMS:
+    raise InputError(f"unknown genotype form '{form}'{closest(form, FORMS)}; forms:"
+                     f" {', '.join(FORMS)}")
+  return form
+
+
+def _edges(edges, form: str) -> List[Tuple[Any, ...]]:
+  if form == "darts":
+    return [(_DARTS_NAMES.get(op, op), src) for op, src, _ in edges]
+  return [tuple(edge) for edge in edges]
+
+
+def genotype_to_json(genotype: Genotype, form: str = "natjax") -> Dict[str, Any]:
+  """JSON-ready dict: {"normal": [[op, from, to], ...], "normal_concat": [...], ...}; with
+  form='darts' edges are [op, from] and 'null' is written 'none'."""
+  check_form(form)
+  out: Dict[str, Any] = {}
+  for cell in ("normal", "reduce"):
+    out[cell] = [list(edge) for edge in _edges(getattr(genotype, cell), form)]
+    out[cell + "_concat"] = list(getattr(genotype, cell + "_concat"))
+  return out
 
 
 _JSON_EXTRA_KEYS = frozenset({"name", "params", "madds", "log_prob", "cost_ok", "connected",
@@ -75,9 +105,20 @@ def _literal(node: ast.AST, where: str) -> Any:
                      f" '{ast.unparse(node)}'") from None
 
 
+_IGNORED_FIELDS = ("connectN", "connects")  # AutoDL-Projects' Genotype, None in its cells
+
+
+def _is_genotype_call(node: ast.AST) -> bool:
+  """`Genotype(...)` or `module.Genotype(...)`."""
+  if not isinstance(node, ast.Call):
+    return False
+  func = node.func
+  return ((isinstance(func, ast.Name) and func.id == "Genotype")
+          or (isinstance(func, ast.Attribute) and func.attr == "Genotype"))
+
+
 def _genotype_from_call(call: ast.AST, where: str) -> Genotype:
-  if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)
-          and call.func.id == "Genotype"):
+  if not _is_genotype_call(call):
     raise InputError(f"{where}expected Genotype(normal=..., normal_concat=..., reduce=...,"
                      " reduce_concat=...)")
   if len(call.args) > len(Genotype._fields):
@@ -85,6 +126,8 @@ def _genotype_from_call(call: ast.AST, where: str) -> Genotype:
                      f" {len(call.args)} positional values")
   fields = dict(zip(Genotype._fields, (_literal(a, where) for a in call.args)))
   for kw in call.keywords:
+    if kw.arg in _IGNORED_FIELDS and _literal(kw.value, where) is None:
+      continue
     if kw.arg not in Genotype._fields:
       raise InputError(f"{where}unknown Genotype field '{kw.arg}'"
                        f"{closest(kw.arg or '', Genotype._fields)}")
@@ -93,32 +136,59 @@ def _genotype_from_call(call: ast.AST, where: str) -> Genotype:
 
 
 def parse_notation(text: str, where: str = "") -> Dict[str, Genotype]:
-  """Parses `Genotype(...)` or lines `NAME = Genotype(...)` without evaluating anything.
+  """Parses `Genotype(...)` or a file of `NAME = Genotype(...)` lines (a DARTS-family
+  `genotypes.py`: see the module docstring) without evaluating anything.
 
   Returns:
-    name -> genotype; a lone expression gets the name ''.
+    name -> genotype, in file order; a lone expression gets the name ''.
+
+  Raises:
+    InputError: malformed Python, a Genotype(...) that is not literal, an invalid genotype (the
+      message names the entry), a bare expression other than Genotype(...) or a string, or no
+      genotype at all.
   """
   try:
     module = ast.parse(text)
   except SyntaxError as err:
     raise InputError(f"{where}malformed genotype notation at line {err.lineno}: {err.msg}") from None
+  except (ValueError, RecursionError, MemoryError):
+    raise InputError(f"{where}not a genotype notation (unreadable as Python)") from None
   found: Dict[str, Genotype] = {}
   for stmt in module.body:
     if isinstance(stmt, ast.Expr):
+      if isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str):
+        continue  # A docstring or a string comment.
       found[""] = _genotype_from_call(stmt.value, where)
     elif (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
           and isinstance(stmt.targets[0], ast.Name)):
-      if isinstance(stmt.value, ast.Call) and getattr(stmt.value.func, "id", "") == "Genotype":
-        name = stmt.targets[0].id
+      name = stmt.targets[0].id
+      if _is_genotype_call(stmt.value):
         found[name] = _genotype_from_call(stmt.value, f"{where}{name}: ")
-    elif not isinstance(stmt, (ast.Import, ast.ImportFrom)):
-      raise InputError(f"{where}line {stmt.lineno}: expected Genotype(...) or NAME = Genotype(...)")
+      elif isinstance(stmt.value, ast.Name) and stmt.value.id in found:
+        found[name] = found[stmt.value.id]  # DARTS = DARTS_V2
   if not found:
     raise InputError(f"{where}no Genotype(...) found")
   return found
 
 
-def format_notation(genotype: Genotype) -> str:
-  """The DARTS/NAT notation of a genotype (parse_notation reads it back)."""
-  parts = ", ".join(f"{field}={list(getattr(genotype, field))!r}" for field in Genotype._fields)
-  return f"Genotype({parts})"
+def format_notation(genotype: Genotype, form: str = "natjax") -> str:
+  """The DARTS/NAT notation of a genotype (parse_notation reads it back); form='darts' writes
+  (op, from) edges and 'none' for 'null', as the DARTS family's genotypes.py does."""
+  check_form(form)
+  parts = []
+  for cell in ("normal", "reduce"):
+    parts.append(f"{cell}={_edges(getattr(genotype, cell), form)!r}")
+    parts.append(f"{cell}_concat={list(getattr(genotype, cell + '_concat'))!r}")
+  return f"Genotype({', '.join(parts)})"
+
+
+def format_notation_file(named: Dict[str, Genotype], form: str = "natjax") -> str:
+  """A genotypes.py of `NAME = Genotype(...)` lines, with the namedtuple definition that
+  DARTS-family code imports it with (parse_notation reads it back)."""
+  lines = ["from collections import namedtuple", "",
+           "Genotype = namedtuple('Genotype', 'normal normal_concat reduce reduce_concat')", ""]
+  for name, genotype in named.items():
+    if not name.isidentifier():
+      raise InputError(f"'{name}' is not a Python name; genotypes.py needs one per genotype")
+    lines.append(f"{name} = {format_notation(genotype, form)}")
+  return "\n".join(lines) + "\n"

@@ -11,7 +11,8 @@ interchangeable implementations chosen by the string `impl` (`natjax.kernels.win
            Each keeps only its input for the backward pass, which matters inside `lax.switch`:
            every branch must fill the union of all branches' residual slots.
 
-Weights: dense HWIO f32[k, k, Cin, Cout]; depthwise f32[k, k, C]; pointwise f32[Cin, Cout].
+Weights: dense HWIO f32[k, k, Cin, Cout]; depthwise f32[k, k, C]; pointwise f32[Cin, Cout]; a conv
+along one axis (`axis_conv`, 1xk or kx1) f32[k, Cin, Cout].
 """
 
 from __future__ import annotations
@@ -268,3 +269,51 @@ def conv_autodiff(x: jax.Array, w: jax.Array, stride: int = 1) -> jax.Array:
 def pointwise_conv(x: jax.Array, w: jax.Array, impl: str = "shift") -> jax.Array:
   """1x1 conv at stride 1: x f32[N, H, W, Cin], w f32[Cin, Cout] -> f32[N, H, W, Cout]."""
   return conv(x, w[None, None], 1, impl)
+
+
+# ----------------------------------------------------------------------------------------------
+# Conv along one spatial axis (1xk or kx1), the halves of a factorised kxk conv.
+
+
+def axis_conv(x: jax.Array, w: jax.Array, axis: int, stride: int = 1,
+              impl: str = "shift") -> jax.Array:
+  """Dense 1xk (axis=2, along W) or kx1 (axis=1, along H) conv, no bias: padding (k-1)//2 and
+  the stride apply along `axis` only, as PyTorch's Conv2d(kernel_size=(1, k), stride=(1, s),
+  padding=(0, (k-1)//2)) and its (k, 1) transpose.
+
+  The 'shift' form is a sum of k 2-D matmuls of strided slices, differentiated by JAX (its
+  residuals are the slices; the ops that use it sit in no built-in search space).
+
+  Args:
+    x: f32[N, H, W, Cin], NHWC.
+    w: f32[k, Cin, Cout] (k odd).
+    axis: 1 (H) or 2 (W).
+    stride: 1 or 2, along `axis`.
+    impl: 'lax' or 'shift'.
+
+  Returns:
+    f32[N, H', W', Cout] with the size along `axis` = out_size(size, k, stride), the other kept.
+
+  Raises:
+    InputError: an unknown `impl`.
+  """
+  check_impl(impl)
+  k, cin, cout = w.shape
+  p = same_padding(k)
+  if impl == "lax":
+    kernel = w[:, None] if axis == 1 else w[None]
+    strides = (stride, 1) if axis == 1 else (1, stride)
+    padding = ((p, p), (0, 0)) if axis == 1 else ((0, 0), (p, p))
+    return lax.conv_general_dilated(x, kernel, strides, padding, dimension_numbers=_DIMS)
+  size = out_size(x.shape[axis], k, stride)
+  widths = [(0, 0)] * 4
+  widths[axis] = (p, p)
+  xp = jnp.pad(x, widths)
+  shape = list(x.shape[:3]) + [cout]
+  shape[axis] = size
+  y = None
+  for j in range(k):
+    tap = lax.slice_in_dim(xp, j, j + (size - 1) * stride + 1, stride, axis)
+    term = (tap.reshape(-1, cin) @ w[j]).reshape(shape)
+    y = term if y is None else y + term
+  return y

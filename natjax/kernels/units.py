@@ -16,6 +16,8 @@ Units (C channels; weights as in `natjax.kernels.conv`):
                                                            {'dw': f32[k, k, C], 'pw': f32[C, C]}
   factorized_reduce  ReLU -> [1x1/2 conv of x, 1x1/2 conv of x[:, 1:, 1:]] -> concat -> BN
                                              {'w1': f32[Cin, Cout/2], 'w2': f32[Cin, Cout/2]}
+  relu_factorized_conv_bn  ReLU -> conv 1xk (stride (1, s)) -> conv kx1 (stride (s, 1)) -> BN
+                                                       {'w1x': f32[k, C, C], 'wx1': f32[k, C, C]}
 """
 
 from __future__ import annotations
@@ -118,3 +120,27 @@ def factorized_reduce_cost(c_in: Int, c_out: Int, h_out: Int, w_out: Int) -> Tup
   """(2·c_in·(c_out/2) + 2·c_out weights, 2·c_in·(c_out/2)·h_out·w_out multiply-adds)."""
   weights = 2 * c_in * (c_out // 2)
   return weights + 2 * c_out, weights * h_out * w_out
+
+
+def factorized_conv_weights(k: int, c: int, norm: Normalizer) -> Tuple[Params, Params]:
+  """A 1xk and a kx1 conv [k, C, C] (fan-in k*C each) + the normaliser's params; its stats."""
+  bn, stats = norm.init(c)
+  return {"w1x": conv_weight((k, c, c), k * c), "wx1": conv_weight((k, c, c), k * c), **bn}, stats
+
+
+def relu_factorized_conv_bn(params: Params, stats: Params, x: jax.Array, stride: int, impl: str,
+                            norm: Normalizer) -> Tuple[jax.Array, Params]:
+  """BN(conv_kx1(conv_1xk(ReLU(x)))): f32[N, H, W, C] -> f32[N, H/stride, W/stride, C] (ceil).
+
+  The 1xk conv strides along W only and the kx1 conv along H only, as the DARTS code's
+  `conv_7x1_1x7` (nn.Conv2d (1, 7) stride (1, s), then (7, 1) stride (s, 1), one BN).
+  """
+  y = conv.axis_conv(jax.nn.relu(x), params["w1x"], 2, stride, impl)
+  return norm(params, stats, conv.axis_conv(y, params["wx1"], 1, stride, impl))
+
+
+def factorized_conv_cost(c: Int, k: int, h_in: Int, h_out: Int, w_out: Int) -> Tuple[Int, Int]:
+  """(2k·c² + 2c weights, k·c²·h_in·w_out + k·c²·h_out·w_out multiply-adds): the 1xk conv runs at
+  h_in x w_out, the kx1 conv at h_out x w_out."""
+  weights = k * c * c
+  return 2 * weights + 2 * c, weights * h_in * w_out + weights * h_out * w_out

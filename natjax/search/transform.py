@@ -18,6 +18,8 @@ validated and compiled on every call.
 Public API:
   transform(policy_params, archs, key, rule='nat', mode='sample', num_samples=1, space=None,
             released_quirk=False, self_loops=False) -> TransformResult (outputs [B, K, ...])
+  transform_genotypes(inputs, in_spaces, key, rule, policy_params=None, ...) -> [Transformed],
+            named genotypes of any mix of spaces: one batched call per space, input order kept
   depends_on_inputs(op, src, concat, null_index) -> bool[], traced check of one cell
   fold_params(params) / folded_logits(folded, cell, N) -> the policy's logits, cheaper
   gumbel_noise(key, shape) -> the sampling noise
@@ -39,17 +41,19 @@ Example:
 from __future__ import annotations
 
 import functools
-from typing import Any, NamedTuple, Optional, Tuple, Union
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from natjax.core import costs, rules, spaces
-from natjax.core.arch import Arch, Cell
+from natjax.core.arch import (Arch, Cell, Genotype, arch_to_genotype, genotype_to_arch,
+                              stack_archs)
 from natjax.core.spaces import SearchSpace
-from natjax.nn import policy
 from natjax.errors import InputError, closest
+from natjax.io import notation
+from natjax.nn import policy
 
 MODES = ("sample", "greedy")
 NETWORK = "cifar"
@@ -334,3 +338,95 @@ def transform(policy_params: Any, archs: Arch, key: jax.Array,
   run = _batch_fn(space, head, mask.tobytes(), mode, int(num_samples), bool(released_quirk),
                   bool(self_loops))
   return run(policy_params, archs, key)
+
+
+# --------------------------------------------------------------------------- named genotypes
+
+
+class Transformed(NamedTuple):
+  """One named input architecture and its K outputs (`transform_genotypes`).
+
+  Attributes:
+    name: the input's name.
+    space: the search space it was transformed in.
+    genotype: the input.
+    outputs: K output genotypes, NOT validated (an output may have lost its inputs: see
+      report['outputs'][k]['connected']).
+    report: JSON-ready {"name", "space", "input": entry, "outputs": [entry] * K}; an entry is the
+      genotype's JSON with "params" and "madds" (exact, CIFAR network, conv_linear), "log_prob"
+      (None for the input), "cost_ok" and "connected".
+  """
+  name: str
+  space: SearchSpace
+  genotype: Genotype
+  outputs: Tuple[Genotype, ...]
+  report: Dict[str, Any]
+
+
+def _entry(genotype: Genotype, params: Any, madds: Any, log_prob: Any, cost_ok: Any,
+           connected: Any) -> Dict[str, Any]:
+  return {**notation.genotype_to_json(genotype), "params": int(params), "madds": int(madds),
+          "log_prob": None if log_prob is None else float(log_prob), "cost_ok": bool(cost_ok),
+          "connected": bool(connected)}
+
+
+def transform_genotypes(inputs: Sequence[Tuple[str, Genotype]], in_spaces: Sequence[SearchSpace],
+                        key: jax.Array, rule: Union[str, rules.Rule] = "nat",
+                        policy_params: Any = None, mode: str = "sample", num_samples: int = 1,
+                        released_quirk: bool = False,
+                        self_loops: bool = False) -> List[Transformed]:
+  """Transforms named genotypes that may belong to different search spaces.
+
+  The inputs are grouped by space and each group is one batched `transform` call (compiled once
+  per space, batch size and K); the results come back in input order.
+
+  Args:
+    inputs: (name, genotype) pairs.
+    in_spaces: the space of each input (same length as `inputs`).
+    key: PRNG key. Each group's policy (when fresh) is initialised from fold_in(key, 0) and
+      transformed with fold_in(key, 1), so one space gives what `transform` gives.
+    rule: the transition rule.
+    policy_params: a trained policy's parameters (every input must then be in its one space),
+      or None for freshly initialised weights (`policy.init_for_rule`) per space.
+    mode, num_samples, released_quirk, self_loops: as `transform`.
+
+  Returns:
+    One `Transformed` per input, in input order.
+
+  Raises:
+    InputError: as `transform`; an input outside its space's vocabulary (the message names it);
+      several spaces with trained policy weights.
+  """
+  if len(in_spaces) != len(inputs):
+    raise InputError(f"transform_genotypes: {len(inputs)} inputs but {len(in_spaces)} spaces")
+  groups: Dict[SearchSpace, List[int]] = {}
+  for i, space in enumerate(in_spaces):
+    groups.setdefault(space, []).append(i)
+  if policy_params is not None and len(groups) > 1:
+    raise InputError(f"a trained policy serves one space; the inputs need"
+                     f" {', '.join(s.name for s in groups)}")
+  done: Dict[int, Transformed] = {}
+  for space, members in groups.items():
+    named = [inputs[i] for i in members]
+    archs = stack_archs([genotype_to_arch(g, space, f"{n}: ") for n, g in named])
+    params = policy_params
+    if params is None:
+      params = policy.init_for_rule(jax.random.fold_in(key, 0), rule, space,
+                                    self_loops=self_loops)
+    res = transform(params, archs, jax.random.fold_in(key, 1), rule=rule, mode=mode,
+                    num_samples=num_samples, space=space, released_quirk=released_quirk,
+                    self_loops=self_loops)
+    in_p, in_m = costs.exact_costs(archs, space, NETWORK)
+    out_p, out_m = costs.exact_costs(res.outputs, space, NETWORK)
+    outputs = jax.tree_util.tree_map(np.asarray, res.outputs)
+    log_prob, cost_ok = np.asarray(res.log_prob), np.asarray(res.cost_ok)
+    connected = np.asarray(res.connected)
+    for b, (i, (name, genotype)) in enumerate(zip(members, named)):
+      outs = tuple(arch_to_genotype(jax.tree_util.tree_map(lambda x, b=b, k=k: x[b, k], outputs),
+                                    space) for k in range(num_samples))
+      report = {"name": name, "space": space.name,
+                "input": _entry(genotype, in_p[b], in_m[b], None, True, True),
+                "outputs": [_entry(g, out_p[b, k], out_m[b, k], log_prob[b, k], cost_ok[b, k],
+                                   connected[b, k]) for k, g in enumerate(outs)]}
+      done[i] = Transformed(name, space, genotype, outs, report)
+  return [done[i] for i in range(len(inputs))]

@@ -95,7 +95,7 @@ def _bad_rule_file(tmp_path):
     (["--rule", "natpp", "--samples", "0"], "--samples"),
     (["--rule", "natpp", "--policy", "TMP_DIR"], "no policy.json"),
     (["--policy", "init"], "--rule is required"),
-    (["--rule", "natpp", "--arch", "ENAS"], "different search spaces"),
+    (["--rule", "natpp", "--arch", "NASNET"], "'sep_conv_7x7' is not in the vocabulary of space"),
     (["--rule", "natpp", "--space", "enas_pp"], "intermediate nodes"),
 ])
 def test_bad_input_gives_one_line_and_exit_2(capsys, tmp_path, argv, needle):
@@ -133,3 +133,22 @@ def test_connected_flag_and_dead_outputs_do_not_break_the_cli(capsys, tmp_path):
   row = [line for line in out.splitlines() if line.startswith("VGG")][0]
   assert row.split()[-2:] == [str(vgg["cost_ok"]), "False"]
   assert (tmp_path / "d" / "VGG.svg").read_text().lstrip().startswith("<?xml")
+
+
+def test_mixed_spaces_one_batch_per_space_in_input_order(capsys, tmp_path):
+  """DARTS and ResBlock are darts_pp cells, ENAS an enas_pp one: each group is transformed as if
+  alone, and the report keeps the input order."""
+  def report(*names):
+    out_path = tmp_path / f"{'_'.join(names)}.json"
+    argv = [a for n in names for a in ("--arch", n)]
+    code, out, err = _run(capsys, "transform", *argv, "--rule", "natpp", "--policy", "init",
+                          "--samples", "2", "--seed", "3", "--out", str(out_path))
+    assert code == 0, err
+    return out, json.loads(out_path.read_text())
+  out, mixed = report("DARTS", "ENAS", "ResBlock")
+  assert "space darts_pp, enas_pp" in out
+  assert [(e["name"], e["space"]) for e in mixed] == [
+      ("DARTS", "darts_pp"), ("ENAS", "enas_pp"), ("ResBlock", "darts_pp")]
+  _, alone_pp = report("DARTS", "ResBlock")
+  _, alone_enas = report("ENAS")
+  assert mixed[0] == alone_pp[0] and mixed[2] == alone_pp[1] and mixed[1] == alone_enas[0]

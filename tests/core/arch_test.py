@@ -106,12 +106,13 @@ def test_error_non_integer_index():
 
 def test_error_odd_number_of_edges():
   with pytest.raises(InputError, match=r"cell normal: has 7 edges"):
-    _bad(normal=genotypes.DARTS.normal[:7])
+    _bad(normal=[edge[:2] for edge in genotypes.DARTS.normal[:7]])  # (op, from): no destinations
 
 
 def test_error_wrong_destination_order():
+  e = genotypes.DARTS.normal
   with pytest.raises(InputError, match=r"cell normal, edge 2 .*expected destination node 3"):
-    _bad(normal=_edit(genotypes.DARTS.normal, 2, ("sep_conv_3x3", 0, 4)))
+    _bad(normal=[e[0], e[1], e[4], e[5], e[2], e[3], e[6], e[7]])
 
 
 def test_error_cells_with_different_node_counts():
@@ -134,3 +135,80 @@ def test_error_output_independent_of_inputs():
           ("null", 0, 4), ("skip_connect", 3, 4), ("null", 0, 5), ("skip_connect", 4, 5)]
   with pytest.raises(InputError, match=r"cell normal: output does not depend on the cell inputs"):
     _bad(normal=dead)
+
+
+# ---------------------------------------------------------------- genotypes as other code writes them
+
+
+def _two_tuples(edges):
+  return [(op, src) for op, src, _ in edges]
+
+
+@pytest.mark.parametrize("name", BUILTINS)
+def test_darts_two_tuples_equal_three_tuples(name):
+  """DARTS's (op, from), destination by position, is the same genotype; so is AutoDL's per-node
+  pairs, and 'none' is 'null'."""
+  g = genotypes.builtin(name)
+  two = arch.make_genotype(_two_tuples(g.normal), range(g.normal_concat[0], g.normal_concat[-1] + 1)
+                           if len(g.normal_concat) == g.normal_concat[-1] - g.normal_concat[0] + 1
+                           else list(g.normal_concat), _two_tuples(g.reduce), list(g.reduce_concat))
+  assert two == g
+  pairs = [tuple(_two_tuples(g.normal)[i:i + 2]) for i in range(0, len(g.normal), 2)]
+  assert arch.make_genotype(pairs, g.normal_concat, g.reduce, g.reduce_concat) == g
+  renamed = [("none" if op == "null" else op, src) for op, src, _ in g.reduce]
+  assert arch.make_genotype(g.normal, g.normal_concat, renamed, g.reduce_concat) == g
+
+
+def test_mixed_edge_forms_in_one_cell():
+  edges = list(genotypes.DARTS.normal)
+  edges[3] = edges[3][:2]
+  assert _bad(normal=edges) == genotypes.DARTS
+
+
+def test_error_swapped_order_says_so():
+  swapped = [(op, dst, src) for op, src, dst in genotypes.DARTS.normal]
+  with pytest.raises(InputError, match=r"cell normal, edge 0 \('sep_conv_3x3', 2, 0\): the nodes"
+                     r" look swapped: natjax reads \(op, from, to\) and this reads as \(op, to,"
+                     r" from\), FairDARTS's order; write \('sep_conv_3x3', 0, 2\)"):
+    _bad(normal=swapped)
+
+
+@pytest.mark.parametrize("drop,add,needle", [
+    (3, None, r"node 3 has 1 input\(s\) \[\('sep_conv_3x3', 0\)\]; every intermediate node takes"
+              r" exactly 2 \(pad with \('null', 0, 3\)\)"),
+    (None, ("skip_connect", 1, 5), r"node 5 has 3 inputs .*; every intermediate node takes exactly"
+                                   r" 2 \(a cell whose nodes sum more inputs is not representable\)"),
+])
+def test_error_wrong_in_degree_names_the_node(drop, add, needle):
+  edges = list(genotypes.DARTS.normal)
+  if drop is not None:
+    del edges[drop]
+  if add is not None:
+    edges.append(add)
+  with pytest.raises(InputError, match=r"cell normal: " + needle):
+    _bad(normal=edges)
+
+
+@pytest.mark.parametrize("op,what", [("conv_1x3_3x1", "NAONet"), ("conv_3x1_1x3", "SETN"),
+                                     ("max_pool_2x2", "NAONet"), ("noise", "R-DARTS")])
+def test_error_known_foreign_op_is_named_not_misread(op, what):
+  with pytest.raises(InputError) as err:
+    _bad(normal=_edit(genotypes.DARTS.normal, 3, (op, 1, 3)))
+  message = str(err.value)
+  assert f"op '{op}'" in message and what in message and "outside natjax's vocabulary" in message
+  assert "did you mean" not in message
+
+
+def test_foreign_ops_of_the_nasnet_family_are_registered():
+  """sep_conv_7x7 and conv_7x1_1x7 (NASNet, AmoebaNet) are natjax ops; conv_1x7_7x1 is NAT++'s
+  name for the latter."""
+  g = _bad(normal=_edit(genotypes.DARTS.normal, 3, ("conv_1x7_7x1", 1, 3)),
+           reduce=_edit(genotypes.DARTS.reduce, 0, ("sep_conv_7x7", 0, 2)))
+  assert g.normal[3] == ("conv_7x1_1x7", 1, 3) and g.reduce[0] == ("sep_conv_7x7", 0, 2)
+
+
+def test_error_messages_quote_at_most_80_characters():
+  long_edge = ("sep_conv_3x3", 0, 2, "x" * 400)
+  with pytest.raises(InputError) as err:
+    _bad(normal=_edit(genotypes.DARTS.normal, 0, long_edge))
+  assert len(str(err.value)) < 200 and str(err.value).endswith("...")

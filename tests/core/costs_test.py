@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from natjax.core import arch, costs, genotypes, ops, sampler, spaces
+from natjax.core import arch, costs, extend, families, genotypes, ops, sampler, spaces
 from natjax.errors import InputError
 
 PP = spaces.get_space("darts_pp")
@@ -177,3 +177,67 @@ def test_bad_network_name_raises_with_suggestion():
     costs.network_cost(a, space, "imagenett")
   with pytest.raises(InputError, match="unknown network"):
     costs.genotype_cost(genotypes.DARTS, "mnist")
+
+
+# ---------------------------------------------------------------------------- MAdds conventions
+
+
+def test_ptflops_adds_relu_bn_and_pool_elements_by_hand():
+  """conv_3x3 at 8x8, C=16: + 16*8*8 (ReLU on the input) + 2*16*8*8 (affine BN); a pool reads its
+  input; sep_conv's two ReLUs and two BNs; identity skip and null stay free."""
+  c, hw = 16, 64
+  def extra(name, stride=1, h=8):
+    base = costs.op_cost(ops.get_op(name), c, h, h, stride)[1]
+    return costs.op_cost(ops.get_op(name), c, h, h, stride, "ptflops")[1] - base
+  assert extra("conv_3x3") == c * hw + 2 * c * hw
+  assert extra("max_pool_3x3", stride=2) == c * hw
+  assert extra("avg_pool_5x5") == c * hw
+  assert extra("sep_conv_3x3", stride=2) == c * hw + c * 16 + 2 * 2 * c * 16
+  assert extra("skip_connect", stride=2) == c * hw + 2 * c * 16
+  assert extra("skip_connect") == 0 and extra("null") == 0
+
+
+def test_ptflops_reproduces_the_published_imagenet_table():
+  """P-DARTS Table 2 (557 M) and PC-DARTS's (597 M) come from flops-counter.pytorch; a user of
+  that tool reported 544.59 M for DARTS_V2 (quark0/darts issue 46)."""
+  darts = costs.genotype_cost(genotypes.DARTS, "imagenet", "ptflops")
+  assert darts == {"params": 4_718_752, "madds": 544_588_032}
+  assert costs.genotype_cost(genotypes.DARTS, "imagenet")["madds"] == 529_911_552
+  cifar = costs.genotype_cost(genotypes.DARTS, "cifar", "ptflops")
+  assert cifar["madds"] == 547_473_024  # independent count of flops-counter.pytorch's rules
+
+
+@pytest.mark.parametrize("network", costs.NETWORKS)
+def test_conventions_agree_between_batched_and_host_paths(network):
+  archs = sampler.sample_archs(jax.random.key(5), PP, 6)
+  params, madds = costs.exact_costs(archs, PP, network, "ptflops")
+  base_params, base_madds = costs.exact_costs(archs, PP, network)
+  np.testing.assert_array_equal(params, base_params)
+  assert (madds > base_madds).all()
+  for i in range(6):
+    g = arch.arch_to_genotype(jax.tree.map(lambda x, i=i: np.asarray(x)[i], archs), PP)
+    assert costs.genotype_cost(g, network, "ptflops") == {"params": int(params[i]),
+                                                         "madds": int(madds[i])}
+
+
+def test_channels_override_and_bad_conventions():
+  assert costs.genotype_cost(genotypes.DARTS, "imagenet", channels=48) == costs.genotype_cost(
+      genotypes.DARTS, "imagenet")
+  with pytest.raises(InputError, match=r"unknown MAdds convention 'ptflop' \(did you mean"
+                     r" 'ptflops'\?\)"):
+    costs.genotype_cost(genotypes.DARTS, convention="ptflop")
+  with pytest.raises(InputError, match=r"channels must be a positive even integer, got 37"):
+    costs.genotype_cost(genotypes.DARTS, channels=37)
+
+
+def test_a_family_without_element_counts_is_refused_under_ptflops():
+  bare = families.OpFamily("bare_conv", families.get_family("conv").init,
+                           families.get_family("conv").apply, families.get_family("conv").cost,
+                           families.get_family("conv").reference_cost)
+  with extend.temporary(families=[bare], ops=[ops.OpSpec("bare_conv_3x3", "bare_conv", 3)]):
+    g = arch.make_genotype([("bare_conv_3x3", 0, 2), ("skip_connect", 1, 2)], [2],
+                           [("max_pool_3x3", 0, 2), ("skip_connect", 1, 2)], [2])
+    assert costs.genotype_cost(g)["params"] > 0
+    with pytest.raises(InputError, match=r"op 'bare_conv_3x3': its family 'bare_conv' gives no"
+                       r" element counts .* 'ptflops' convention cannot price it"):
+      costs.genotype_cost(g, convention="ptflops")

@@ -1,6 +1,6 @@
-"""Tests for natjax.core.families: every op of every built-in family, in both kernel forms ('shift'
-equals 'lax', forward and gradients, also as a taken `lax.switch` branch), its output shapes and its
-weight count against the cost convention."""
+"""Tests for natjax.core.families: every registered op of every built-in family, in both kernel forms
+('shift' equals 'lax', forward and gradients, also as a taken `lax.switch` branch), its output
+shapes and its weight count against the cost convention."""
 
 import functools
 
@@ -12,12 +12,12 @@ import pytest
 from numeric_checks import assert_close as _assert_close
 from numeric_checks import random_normal as _random
 
-from natjax.core import families, ops, spaces
+from natjax.core import costs, families, ops
 from natjax.kernels import windows
 from natjax.kernels.initializers import Draw
 from natjax.kernels.norm import BatchStats
 
-OPS = spaces.NATPP_OPS
+OPS = ops.registered_ops()  # The 13 NAT++ ops, sep_conv_7x7 and conv_7x1_1x7.
 B, C = 2, 4
 _NORM = BatchStats()
 
@@ -95,6 +95,7 @@ def _expected_param_count(spec, c, stride):
       "sep_conv": 2 * (k * k * c + c * c),
       "dil_conv": k * k * c + c * c,
       "skip": 2 * c * (c // 2) if stride == 2 else 0,
+      "factorized_conv": 2 * k * c * c,
   }.get(spec.family, 0)
 
 @pytest.mark.parametrize("stride", [1, 2])
@@ -154,3 +155,18 @@ def test_apply_op_inside_switch_equals_direct_call(impl, stride, h):
       for g in jax.tree.leaves(grads):
         if other != index:  # Untaken branches get zero gradient.
           np.testing.assert_array_equal(np.asarray(g), 0.0, err_msg=f"{name} -> {OPS[other]}")
+
+
+def test_new_ops_cost_by_hand():
+  """sep_conv_7x7: 2(49C + C^2 + 2C) params, 2(49C + C^2) Ho Wo MAdds; conv_7x1_1x7 (1x7 conv at
+  H x Wo, then 7x1 at Ho x Wo, one BN): 14C^2 + 2C params, 7C^2 H Wo + 7C^2 Ho Wo MAdds."""
+  c = 36
+  assert costs.op_cost(ops.get_op("sep_conv_7x7"), c, 32, 32, 1) == (
+      2 * (49 * c + c * c + 2 * c), 2 * (49 * c + c * c) * 32 * 32)
+  assert costs.op_cost(ops.get_op("conv_7x1_1x7"), c, 32, 32, 1) == (
+      14 * c * c + 2 * c, 14 * c * c * 32 * 32)
+  assert costs.op_cost(ops.get_op("conv_7x1_1x7"), c, 16, 16, 2) == (
+      14 * c * c + 2 * c, 7 * c * c * 16 * 8 + 7 * c * c * 8 * 8)
+  # ptflops adds the ReLU on the input (C H W) and the BN (2 C Ho Wo).
+  _, madds = costs.op_cost(ops.get_op("conv_7x1_1x7"), c, 16, 16, 2, "ptflops")
+  assert madds == 7 * c * c * 16 * 8 + 7 * c * c * 8 * 8 + c * 16 * 16 + 2 * c * 8 * 8

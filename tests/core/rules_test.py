@@ -273,3 +273,21 @@ def test_register_conflict_and_idempotence():
   assert rules.register_rule(nat) is nat
   with pytest.raises(InputError, match="already registered"):
     rules.register_rule(dataclasses.replace(nat, kind="mask"))
+
+
+def test_wrapped_rule_without_declared_increases_names_the_key(tmp_path):
+  path = tmp_path / "wrapped.json"
+  path.write_text(json.dumps({"name": "wrapped", "allowed": {"null": ["null", "skip_connect"],
+                                                             "skip_connect": ["skip_connect"]}}))
+  with pytest.raises(InputError, match=r"transition null -> skip_connect raises cost .* not"
+                     r" declared in 'declared_increases'; the file has no 'declared_increases'"
+                     r" key: add \"declared_increases\": \[\[\"null\", \"skip_connect\"\]\]"):
+    rules.load_rule_json(str(path))
+
+
+def test_rule_with_darts_none_names_null(tmp_path):
+  path = tmp_path / "none.json"
+  path.write_text(json.dumps({"skip_connect": ["skip_connect", "none"], "null": ["null"]}))
+  with pytest.raises(InputError, match=r"rule 'none' \(file .*none.json\), row 'skip_connect': op"
+                     r" 'none' is natjax's 'null': write 'null'"):
+    rules.load_rule_json(str(path))

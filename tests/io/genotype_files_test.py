@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from natjax.core import genotypes
+from natjax.core import genotypes, zoo
 from natjax.errors import InputError
 from natjax.io import genotype_files, notation
 
@@ -128,3 +128,103 @@ def test_file_name_picks_an_entry_of_a_file_with_several(tmp_path):
   notation_file.write_text(f"X = {notation.format_notation(genotypes.VGG)}\n"
                            f"Y = {notation.format_notation(genotypes.DARTS)}\n")
   assert genotype_files.resolve_arch(f"{notation_file}:Y") == ("Y", genotypes.DARTS)
+
+
+# ---------------------------------------------------------------- genotypes as repositories write them
+
+# The layout of the DARTS family's genotypes.py (cells: DARTS_V2 of quark0/darts, GDAS_V1 of
+# D-X-Y/AutoDL-Projects, SNAS's mild cell with 'none' pads dropped).
+GENOTYPES_PY = '''"""Genotypes of the searched cells."""
+from collections import namedtuple
+
+Genotype = namedtuple('Genotype', 'normal normal_concat reduce reduce_concat')
+
+PRIMITIVES = [
+    'none',
+    'max_pool_3x3',
+    'skip_connect',
+    'sep_conv_3x3',
+]
+
+# DARTS (second order)
+DARTS_V2 = Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0),
+  ('sep_conv_3x3', 1), ('sep_conv_3x3', 1), ('skip_connect', 0), ('skip_connect', 0),
+  ('dil_conv_3x3', 2)], normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0),
+  ('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), ('max_pool_3x3', 0),
+  ('skip_connect', 2), ('skip_connect', 2), ('max_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])
+GDAS_V1 = Genotype(
+  normal=[
+    (('skip_connect', 0), ('skip_connect', 1)),
+    (('skip_connect', 0), ('sep_conv_5x5', 2)),
+    (('sep_conv_3x3', 3), ('skip_connect', 0)),
+    (('sep_conv_5x5', 4), ('sep_conv_3x3', 3))],
+  normal_concat=[2, 3, 4, 5],
+  reduce=[
+    (('sep_conv_5x5', 0), ('sep_conv_3x3', 1)),
+    (('sep_conv_5x5', 2), ('sep_conv_5x5', 1)),
+    (('dil_conv_5x5', 2), ('sep_conv_3x3', 1)),
+    (('sep_conv_5x5', 0), ('sep_conv_5x5', 1))],
+  reduce_concat=[2, 3, 4, 5],
+  connectN=None, connects=None
+)
+
+DARTS = DARTS_V2
+'''
+
+
+def test_a_repository_genotypes_py_reads_as_is(tmp_path):
+  path = tmp_path / "genotypes.py"
+  path.write_text(GENOTYPES_PY)
+  found = genotype_files.read_archs(str(path))
+  assert list(found) == ["DARTS_V2", "GDAS_V1", "DARTS"]
+  assert found["DARTS_V2"] == found["DARTS"] == genotypes.DARTS
+  assert found["GDAS_V1"] == zoo.genotype("GDAS_V1")
+  assert genotype_files.resolve_arch(f"{path}:GDAS_V1") == ("GDAS_V1", zoo.genotype("GDAS_V1"))
+  with pytest.raises(InputError, match=r"holds 3 genotypes .* pick one with .*genotypes.py:NAME,"
+                     r" or take them all with --archs-file"):
+    genotype_files.resolve_arch(str(path))
+  assert [n for n, _ in genotype_files.resolve_archs(["DARTS"], [str(path)])] == [
+      "DARTS", "DARTS_V2", "GDAS_V1", "DARTS"]
+
+
+@pytest.mark.parametrize("form", notation.FORMS)
+def test_both_forms_round_trip_through_json_and_genotypes_py(form, tmp_path):
+  named = {"A": genotypes.NAT_DARTS, "B": genotypes.ENAS, "C": zoo.genotype("AMOEBANET")}
+  for name in ("out.json", "out.py"):
+    path = str(tmp_path / name)
+    genotype_files.write_archs(named, path, form=form)
+    assert genotype_files.read_archs(path) == named
+  text = notation.format_notation(genotypes.NAT_DARTS, form)
+  if form == "darts":  # (op, from) edges and DARTS's name of the zero op.
+    assert "('none', 2)" in text and "'null'" not in text
+    assert notation.genotype_to_json(genotypes.DARTS, form)["normal"][0] == ["sep_conv_3x3", 0]
+  else:
+    assert "('null', 2, 4)" in text
+
+
+def test_json_two_tuples_and_none(tmp_path):
+  g = {"normal": [[op, src] for op, src, _ in genotypes.NAT_DARTS.normal],
+       "normal_concat": [2, 3, 4, 5],
+       "reduce": [["none" if op == "null" else op, src, dst]
+                  for op, src, dst in genotypes.NAT_DARTS.reduce],
+       "reduce_concat": [2, 3, 4, 5]}
+  (tmp_path / "g.json").write_text(json.dumps([{"name": "x", **g}]))
+  assert genotype_files.read_archs(str(tmp_path / "g.json")) == {"x": genotypes.NAT_DARTS}
+
+
+def test_published_cells_resolve_by_name():
+  assert genotype_files.resolve_arch("darts_v1") == ("DARTS_V1", zoo.genotype("DARTS_V1"))
+  with pytest.raises(InputError, match=r"'SETN' is not representable in natjax"):
+    genotype_files.resolve_arch("SETN")
+  with pytest.raises(InputError, match=r"'PDART' is neither a built-in architecture \(did you"
+                     r" mean 'PDARTS'\?\)"):
+    genotype_files.resolve_arch("PDART")
+
+
+def test_archs_file_takes_every_output_of_a_derived_json(tmp_path):
+  path = _write_derived(str(tmp_path))
+  expected = [("natpp(DARTS)", genotypes.NATv2_DARTS), ("natpp(ResBlock)", genotypes.NATv2_ResBlock)]
+  assert genotype_files.resolve_archs([], [path]) == expected
+  assert genotype_files.resolve_archs([], [str(tmp_path)]) == expected
+  with pytest.raises(InputError, match=r"give at least one architecture"):
+    genotype_files.resolve_archs([], [])

@@ -274,3 +274,35 @@ def test_running_batch_norm_train_and_eval_match_numpy():
   np.testing.assert_allclose(y, (x - stats["mean"]) / np.sqrt(stats["var"] + 1e-5)
                              * params["scale"] + params["bias"], rtol=1e-4, atol=1e-5)
   assert same is stats
+
+
+def _np_axis_conv(x, w, axis, stride):
+  """A 1xk (axis 2) or kx1 (axis 1) conv by explicit summation over in-bounds taps."""
+  k = w.shape[0]
+  p = (k - 1) // 2
+  n, h, wd, _ = x.shape
+  size = (x.shape[axis] + 2 * p - k) // stride + 1
+  out_h, out_w = (size, wd) if axis == 1 else (h, size)
+  out = np.zeros((n, out_h, out_w, w.shape[2]), np.float64)
+  for a in range(out_h):
+    for b in range(out_w):
+      for t in range(k):
+        r, s = (a * stride + t - p, b) if axis == 1 else (a, b * stride + t - p)
+        if 0 <= r < h and 0 <= s < wd:
+          out[:, a, b, :] += x[:, r, s, :] @ w[t]
+  return out
+
+
+@pytest.mark.parametrize("impl", windows.IMPLS)
+@pytest.mark.parametrize("axis,k,stride,h", [(1, 7, 1, 8), (2, 7, 2, 7), (1, 3, 2, 8), (2, 3, 1, 7)])
+def test_axis_conv_matches_numpy_and_gradients_agree(impl, axis, k, stride, h):
+  x, w = _random(20, (B, h, h + 1, C)), _random(21, (k, C, 2 * C))
+  y = _jit(conv.axis_conv, static_argnums=(2, 3, 4))(jnp.asarray(x), jnp.asarray(w), axis, stride,
+                                                      impl)
+  _assert_close(y, _np_axis_conv(x, w, axis, stride))
+  probe = jnp.asarray(_random(22, y.shape))
+  grads = [jax.grad(lambda x, w, i=i: jnp.sum(jnp.sin(conv.axis_conv(x, w, axis, stride, i))
+                                              * probe), (0, 1))(jnp.asarray(x), jnp.asarray(w))
+           for i in windows.IMPLS]
+  for a, b in zip(*grads):
+    _assert_close(a, b)

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from natjax.core import arch, costs, genotypes
+from natjax.core import arch, costs, genotypes, zoo
 from natjax.errors import InputError
 from natjax.nn import evalnet as ev
 
@@ -51,6 +51,25 @@ def test_cifar_param_count_equals_cost_model(name):
   g = genotypes.builtin(name)
   params, _ = _shapes(ev.config_for("cifar"), g, 32)
   assert ev.count_params(params) == costs.genotype_cost(g, "cifar")["params"]
+
+
+@pytest.mark.parametrize("network", ["cifar", "imagenet"])
+@pytest.mark.parametrize("name", ["NASNET", "AMOEBANET", "FAIRDARTS_A"])
+def test_published_cells_param_count_equals_cost_model(name, network):
+  """Cells with sep_conv_7x7 and conv_7x1_1x7 (NASNet, AmoebaNet) and with null pads and a
+  3-node concat (FairDARTS-a)."""
+  g = zoo.genotype(name)
+  params, _ = _shapes(ev.config_for(network), g, SIDES[network])
+  assert ev.count_params(params) == costs.genotype_cost(g, network)["params"]
+
+
+def test_amoebanet_small_forward_runs():
+  g, config = zoo.genotype("AMOEBANET"), _small("cifar")
+  params, stats = ev.init(jax.random.key(0), config, g, (BATCH, 16, 16, 3))
+  logits, _, _ = jax.jit(lambda p, s, x: ev.apply(p, s, x, genotype=g, config=config,
+                                                  train=False))(params, stats, _images(16))
+  chex.assert_shape(logits, (BATCH, 10))
+  chex.assert_tree_all_finite(logits)
 
 
 @pytest.mark.parametrize("name", DARTS_FAMILY)

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from natjax.core import arch, plan, sampler, spaces
+from natjax.core import arch, extend, ops, plan, sampler, spaces
 from natjax.nn import networks
 from natjax.nn import supernet as sn
 
@@ -108,6 +108,17 @@ def _loss_and_logits(apply_fn):
     logits = apply_fn(params, x)
     return sn.softmax_cross_entropy(logits, y), logits
   return jax.value_and_grad(loss, has_aux=True)
+
+
+# The registered ops no built-in space holds (NASNet's and AmoebaNet's), in a space of their own.
+WIDE = spaces.SearchSpace("wide_kernels", ("sep_conv_7x7", "conv_7x1_1x7", "avg_pool_3x3",
+                                           "skip_connect", "null"), 4, "fully_concat")
+assert set(WIDE.ops) | set(spaces.NATPP_OPS) == set(ops.registered_ops())
+
+
+def test_wide_kernel_space_equals_static_network():
+  with extend.temporary(spaces=[WIDE]):
+    test_supernet_equals_static_network(WIDE.name, num_archs=8)
 
 
 @pytest.mark.parametrize("space_name", ["darts", "enas", "darts_pp", "enas_pp"])

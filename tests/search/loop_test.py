@@ -456,6 +456,16 @@ def test_derive_arch_outside_space(tmp_path):
   assert "derive_archs" in message and "MobileNetV2" in message
 
 
+def test_derive_archs_use_the_one_resolver(tmp_path):
+  """A genotypes.py entry in DARTS's (op, from) form and a published cell by name resolve as on
+  the command line; the published NASNet cell is refused for the space, by name."""
+  path = tmp_path / "genotypes.py"
+  path.write_text("from collections import namedtuple\n"
+                  f"MINE = {notation.format_notation(genotypes.R2, 'darts')}\n")
+  message = _run_error(tmp_path, derive_archs=[f"{path}:MINE", "PDARTS", "NASNET"])
+  assert message.startswith("config.derive_archs: NASNET: ") and "space 'darts'" in message
+
+
 def test_unknown_space(tmp_path):
   message = _run_error(tmp_path, space="dart")
   assert "config.space" in message and "'darts'" in message

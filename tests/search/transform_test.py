@@ -468,3 +468,27 @@ def test_acceptance_on_every_registered_space_and_rule(space_name, rule_name):
   for grad in map(np.asarray, grads):
     assert np.isfinite(grad).all() and (grad[~allowed] == 0).all()
     assert (grad[allowed] != 0).any()
+
+
+def test_transform_genotypes_groups_by_space_and_keeps_the_order():
+  named = [("DARTS", genotypes.DARTS), ("ENAS", genotypes.ENAS), ("R1", genotypes.R1)]
+  in_spaces = [spaces.get_space(s) for s in ("darts", "enas", "darts")]
+  key = jax.random.key(7)
+  res = transform.transform_genotypes(named, in_spaces, key, rule="nat", num_samples=2)
+  assert [(r.name, r.space.name, len(r.outputs)) for r in res] == [
+      ("DARTS", "darts", 2), ("ENAS", "enas", 2), ("R1", "darts", 2)]
+  # The darts group equals a direct batched call with the same keys.
+  space = in_spaces[0]
+  params = policy.init_for_rule(jax.random.fold_in(key, 0), "nat", space)
+  archs = arch.stack_archs([arch.genotype_to_arch(g, space) for g in (genotypes.DARTS, genotypes.R1)])
+  direct = transform.transform(params, archs, jax.random.fold_in(key, 1), rule="nat",
+                               num_samples=2, space=space)
+  for b, r in zip((0, 1), (res[0], res[2])):
+    for k in range(2):
+      out = arch.arch_to_genotype(jax.tree.map(lambda x: np.asarray(x)[b, k], direct.outputs),
+                                  space)
+      assert r.outputs[k] == out
+      assert r.report["outputs"][k]["log_prob"] == pytest.approx(float(direct.log_prob[b, k]))
+  with pytest.raises(InputError, match=r"a trained policy serves one space; the inputs need"
+                     r" darts, enas"):
+    transform.transform_genotypes(named, in_spaces, key, rule="nat", policy_params=params)
