@@ -18,7 +18,7 @@ import numpy as np
 
 from natjax.core import ops, spaces
 from natjax.core.spaces import SearchSpace
-from natjax.errors import InputError, closest
+from natjax.errors import InputError, closest, quote
 
 Edge = Tuple[str, int, int]
 
@@ -75,24 +75,24 @@ def _check_cell(edges: Any, concat: Any, cell: str, where: str) -> Tuple[Tuple[E
   out = []
   for e, edge in enumerate(edges):
     if not isinstance(edge, (list, tuple)) or len(edge) != 3:
-      raise InputError(f"{where}cell {cell}, edge {e}: expected [op, from, to], got {edge!r}")
+      raise InputError(f"{where}cell {cell}, edge {e}: expected [op, from, to], got {quote(edge)}")
     op, src, dst = edge
     if not isinstance(op, str):
-      raise InputError(f"{where}cell {cell}, edge {e}: op must be a name, got {op!r}")
+      raise InputError(f"{where}cell {cell}, edge {e}: op must be a name, got {quote(op)}")
     for label, value in (("source", src), ("destination", dst)):
       if not _is_index(value):
-        raise InputError(f"{where}cell {cell}, edge {e} {tuple(edge)!r}: {label} node must be an"
-                         f" integer, got {value!r}")
+        raise InputError(f"{where}cell {cell}, edge {e} {quote(tuple(edge))}: {label} node must be an"
+                         f" integer, got {quote(value)}")
       if value < 0:
-        raise InputError(f"{where}cell {cell}, edge {e} {tuple(edge)!r}: {label} node is negative")
+        raise InputError(f"{where}cell {cell}, edge {e} {quote(tuple(edge))}: {label} node is negative")
     if dst != e // 2 + 2:
-      raise InputError(f"{where}cell {cell}, edge {e} {tuple(edge)!r}: expected destination node"
+      raise InputError(f"{where}cell {cell}, edge {e} {quote(tuple(edge))}: expected destination node"
                        f" {e // 2 + 2} (edges 2k and 2k+1 feed node k+2, in order)")
     if src >= dst:
-      raise InputError(f"{where}cell {cell}, edge {e} {tuple(edge)!r}: source node {src} must be"
+      raise InputError(f"{where}cell {cell}, edge {e} {quote(tuple(edge))}: source node {src} must be"
                        f" below destination node {dst}")
     if op not in ops.registered_ops():
-      raise InputError(f"{where}cell {cell}, edge {e}: unknown op '{op}'"
+      raise InputError(f"{where}cell {cell}, edge {e}: unknown op '{quote(op)}'"
                        f"{closest(op, ops.registered_ops())}")
     out.append((op, int(src), int(dst)))
   num_nodes = len(edges) // 2
@@ -100,10 +100,10 @@ def _check_cell(edges: Any, concat: Any, cell: str, where: str) -> Tuple[Tuple[E
     raise InputError(f"{where}cell {cell}: concat must be a non-empty list of node indices")
   for node in concat:
     if not _is_index(node) or not 2 <= node <= num_nodes + 1:
-      raise InputError(f"{where}cell {cell}: concat names node {node!r}, which does not exist"
+      raise InputError(f"{where}cell {cell}: concat names node {quote(node)}, which does not exist"
                        f" (intermediate nodes are 2..{num_nodes + 1})")
   if list(concat) != sorted(set(concat)):
-    raise InputError(f"{where}cell {cell}: concat {list(concat)} must be increasing without repeats")
+    raise InputError(f"{where}cell {cell}: concat {quote(list(concat))} must be increasing without repeats")
   _check_depends_on_inputs(out, concat, cell, where)
   return tuple(out), tuple(int(n) for n in concat)
 

@@ -28,9 +28,10 @@ from typing import Callable, Dict, FrozenSet, Iterator, Mapping, Optional, Tuple
 
 import numpy as np
 
+from natjax import files
 from natjax.core import ops, spaces
 from natjax.core.spaces import SearchSpace
-from natjax.errors import InputError, closest
+from natjax.errors import InputError, closest, quote
 from natjax.registry import Registry
 
 KINDS = ("actions", "mask")
@@ -248,7 +249,7 @@ def get_rule(name_or_path: str) -> Rule:
 
 def _op_list(value, where: str, what: str) -> Tuple[str, ...]:
   if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-    raise InputError(f"{where}: {what} must be a list of op names, got {json.dumps(value)}")
+    raise InputError(f"{where}: {what} must be a list of op names, got {quote(json.dumps(value))}")
   return tuple(value)
 
 
@@ -302,18 +303,7 @@ def load_rule_json(path: str) -> Rule:
   declared when its table allows it.
   """
   name = os.path.splitext(os.path.basename(str(path)))[0]
-  try:
-    with open(path) as f:
-      text = f.read()
-  except OSError as err:
-    raise InputError(f"transition rule file {path}: cannot read ({err.strerror})") from None
-  if not text.strip():
-    raise InputError(f"transition rule file {path} is empty")
-  try:
-    data = json.loads(text)
-  except json.JSONDecodeError as err:
-    raise InputError(f"transition rule file {path}: malformed JSON at line {err.lineno} "
-                     f"column {err.colno}: {err.msg}") from None
+  data = files.read_json(path, "transition rule file")
   return rule_from_dict(data, name, str(path))
 
 

@@ -17,7 +17,7 @@ import ast
 from typing import Any, Dict
 
 from natjax.core.arch import Genotype, make_genotype
-from natjax.errors import InputError, closest
+from natjax.errors import InputError, closest, quote
 
 
 def genotype_to_json(genotype: Genotype) -> Dict[str, Any]:
@@ -72,7 +72,9 @@ def _literal(node: ast.AST, where: str) -> Any:
     return ast.literal_eval(node)
   except ValueError:
     raise InputError(f"{where}only literals and range(a, b) are allowed in a genotype, got"
-                     f" '{ast.unparse(node)}'") from None
+                     f" '{quote(ast.unparse(node))}'") from None
+  except RecursionError:
+    raise InputError(f"{where}a value is nested too deeply to read") from None
 
 
 def _genotype_from_call(call: ast.AST, where: str) -> Genotype:
@@ -102,6 +104,8 @@ def parse_notation(text: str, where: str = "") -> Dict[str, Genotype]:
     module = ast.parse(text)
   except SyntaxError as err:
     raise InputError(f"{where}malformed genotype notation at line {err.lineno}: {err.msg}") from None
+  except (RecursionError, MemoryError):  # Python's parser on thousands of nested levels
+    raise InputError(f"{where}genotype notation nested too deeply to read") from None
   found: Dict[str, Genotype] = {}
   for stmt in module.body:
     if isinstance(stmt, ast.Expr):
