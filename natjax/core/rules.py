@@ -234,6 +234,14 @@ def default_space(num_nodes: int, rule: Union[str, Rule]) -> SearchSpace:
   raise InputError(f"no built-in search space has {num_nodes} intermediate nodes")
 
 
+def default_rule(space: Union[str, SearchSpace]) -> Rule:
+  """The rule a space's architectures are transformed under when none is named: 'natpp' for a
+  space whose vocabulary is NAT++'s 13 ops (darts_pp, enas_pp), 'nat' for every other space
+  (darts, enas, and a registered space of other ops: nat has a row for every op)."""
+  space = spaces.as_space(space)
+  return get_rule("natpp" if set(space.ops) == set(spaces.NATPP_OPS) else "nat")
+
+
 def get_rule(name_or_path: str) -> Rule:
   """A registered rule by name, or a rule loaded (not registered) from a JSON file path."""
   if name_or_path in _REGISTRY:
