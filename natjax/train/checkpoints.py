@@ -174,8 +174,8 @@ def check_resumable(workdir: str, config: Any, may_change: Any) -> None:
   current = config_json(config)
   for field in sorted(set(stored) | set(current)):
     if field not in may_change and stored.get(field) != current.get(field):
-      raise InputError(f"{path}: field '{field}' was {quote(stored.get(field))} in the run being"
-                       f" resumed and is {quote(current.get(field))} now; resume with the same config"
+      raise InputError(f"{path}: field '{field}' was {quote(repr(stored.get(field)))} in the run being"
+                       f" resumed and is {quote(repr(current.get(field)))} now; resume with the same config"
                        " or use a new --workdir")
 
 
