@@ -77,19 +77,20 @@ def _check_cell(edges: Any, concat: Any, cell: str, where: str) -> Tuple[Tuple[E
     if not isinstance(edge, (list, tuple)) or len(edge) != 3:
       raise InputError(f"{where}cell {cell}, edge {e}: expected [op, from, to], got {quote(edge)}")
     op, src, dst = edge
+    shown = quote(tuple(edge))
     if not isinstance(op, str):
       raise InputError(f"{where}cell {cell}, edge {e}: op must be a name, got {quote(op)}")
     for label, value in (("source", src), ("destination", dst)):
       if not _is_index(value):
-        raise InputError(f"{where}cell {cell}, edge {e} {quote(tuple(edge))}: {label} node must be an"
+        raise InputError(f"{where}cell {cell}, edge {e} {shown}: {label} node must be an"
                          f" integer, got {quote(value)}")
       if value < 0:
-        raise InputError(f"{where}cell {cell}, edge {e} {quote(tuple(edge))}: {label} node is negative")
+        raise InputError(f"{where}cell {cell}, edge {e} {shown}: {label} node is negative")
     if dst != e // 2 + 2:
-      raise InputError(f"{where}cell {cell}, edge {e} {quote(tuple(edge))}: expected destination node"
+      raise InputError(f"{where}cell {cell}, edge {e} {shown}: expected destination node"
                        f" {e // 2 + 2} (edges 2k and 2k+1 feed node k+2, in order)")
     if src >= dst:
-      raise InputError(f"{where}cell {cell}, edge {e} {quote(tuple(edge))}: source node {src} must be"
+      raise InputError(f"{where}cell {cell}, edge {e} {shown}: source node {src} must be"
                        f" below destination node {dst}")
     if op not in ops.registered_ops():
       raise InputError(f"{where}cell {cell}, edge {e}: unknown op '{quote(op)}'"
@@ -103,7 +104,8 @@ def _check_cell(edges: Any, concat: Any, cell: str, where: str) -> Tuple[Tuple[E
       raise InputError(f"{where}cell {cell}: concat names node {quote(node)}, which does not exist"
                        f" (intermediate nodes are 2..{num_nodes + 1})")
   if list(concat) != sorted(set(concat)):
-    raise InputError(f"{where}cell {cell}: concat {quote(list(concat))} must be increasing without repeats")
+    raise InputError(f"{where}cell {cell}: concat {quote(list(concat))} must be increasing"
+                     " without repeats")
   _check_depends_on_inputs(out, concat, cell, where)
   return tuple(out), tuple(int(n) for n in concat)
 

@@ -174,8 +174,9 @@ def check_resumable(workdir: str, config: Any, may_change: Any) -> None:
   current = config_json(config)
   for field in sorted(set(stored) | set(current)):
     if field not in may_change and stored.get(field) != current.get(field):
-      raise InputError(f"{path}: field '{field}' was {quote(repr(stored.get(field)))} in the run being"
-                       f" resumed and is {quote(repr(current.get(field)))} now; resume with the same config"
+      was, now = quote(repr(stored.get(field))), quote(repr(current.get(field)))
+      raise InputError(f"{path}: field '{field}' was {was} in the run being resumed and is {now}"
+                       " now; resume with the same config"
                        " or use a new --workdir")
 
 
