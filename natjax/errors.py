@@ -9,7 +9,9 @@ The command line turns it into that one line on stderr and exit code 2; library 
 from __future__ import annotations
 
 import difflib
-from typing import Iterable
+from typing import Any, Iterable
+
+QUOTE_LIMIT = 80  # characters of user input a message quotes at most
 
 
 class InputError(ValueError):
@@ -20,3 +22,13 @@ def closest(name: str, choices: Iterable[str]) -> str:
   """Returns ` (did you mean 'x'?)` for the closest choice, or '' when none is close."""
   match = difflib.get_close_matches(str(name), list(choices), n=1, cutoff=0.5)
   return f" (did you mean '{match[0]}'?)" if match else ""
+
+
+def quote(value: Any, limit: int = QUOTE_LIMIT) -> str:
+  """User input as a message quotes it: `repr` for non-strings, on one line, at most `limit`
+  characters (the head, then '... (N characters)' giving the full length)."""
+  text = value if isinstance(value, str) else repr(value)
+  text = " ".join(text.split()) if "\n" in text or "\r" in text else text
+  if len(text) <= limit:
+    return text
+  return f"{text[:limit - 3]}... ({len(text):,} characters)"

@@ -15,7 +15,7 @@ import os
 import sys
 from typing import Dict, Generic, Iterable, List, Tuple, TypeVar, Union
 
-from natjax.errors import InputError, closest
+from natjax.errors import InputError, closest, quote
 
 T = TypeVar("T")
 _REMOVALS = [0]  # entries removed from any registry so far (see `generation`)
@@ -49,7 +49,7 @@ class Registry(Generic[T]):
     try:
       return self._items[name]
     except KeyError:
-      raise InputError(f"unknown {self.kind} '{name}'{closest(name, self._items)};"
+      raise InputError(f"unknown {self.kind} '{quote(name)}'{closest(name, self._items)};"
                        f" {self.kind}s: {', '.join(self._items)}") from None
 
   def __contains__(self, name: object) -> bool:

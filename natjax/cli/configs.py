@@ -21,7 +21,7 @@ from typing import Any, List, Optional, Sequence, Tuple
 
 import ml_collections
 
-from natjax.errors import InputError, closest
+from natjax.errors import InputError, closest, quote
 
 PREFIX = "--config."
 _TRUE = ("true", "1", "yes", "on")
@@ -53,10 +53,17 @@ def load_module_config(spec: str) -> ml_collections.ConfigDict:
   try:
     module_spec.loader.exec_module(module)
   except Exception as err:  # The user's file: report it in one line.
-    raise InputError(f"config file {path}: fails to load ({type(err).__name__}: {err})") from None
+    raise InputError(f"config file {path}: fails to load ({type(err).__name__}:"
+                     f" {quote(str(err))})") from None
   if not hasattr(module, "get_config"):
     raise InputError(f"config file {path}: defines no get_config()")
-  config = module.get_config() if arg is None else module.get_config(arg)
+  try:
+    config = module.get_config() if arg is None else module.get_config(arg)
+  except InputError:
+    raise
+  except Exception as err:  # The user's get_config: report it in one line.
+    raise InputError(f"config file {path}: get_config({'' if arg is None else repr(arg)})"
+                     f" fails ({type(err).__name__}: {quote(str(err))})") from None
   if not isinstance(config, ml_collections.ConfigDict):
     raise InputError(f"config file {path}: get_config() returned {type(config).__name__},"
                      " not an ml_collections.ConfigDict")
@@ -70,7 +77,7 @@ def parse_overrides(overrides: Sequence[str]) -> List[Tuple[str, str]]:
   while i < len(overrides):
     token = overrides[i]
     if not token.startswith(PREFIX):
-      raise InputError(f"unrecognized argument '{token}'; config overrides are"
+      raise InputError(f"unrecognized argument '{quote(token)}'; config overrides are"
                        f" {PREFIX}FIELD=VALUE")
     body = token[len(PREFIX):]
     if "=" in body:
@@ -80,7 +87,7 @@ def parse_overrides(overrides: Sequence[str]) -> List[Tuple[str, str]]:
       field, value = body, overrides[i + 1]
       i += 2
     else:
-      raise InputError(f"{token}: no value; write {token}=VALUE")
+      raise InputError(f"{quote(token)}: no value; write {quote(token)}=VALUE")
     if not field:
       raise InputError(f"{token}: empty field name")
     pairs.append((field, value))
@@ -90,13 +97,13 @@ def parse_overrides(overrides: Sequence[str]) -> List[Tuple[str, str]]:
 def _literal(text: str) -> Any:
   try:
     return ast.literal_eval(text)
-  except (ValueError, SyntaxError):
+  except (ValueError, SyntaxError, RecursionError, MemoryError):  # nested too deeply: as text
     return text
 
 
 def convert(value: str, current: Any, field: str) -> Any:
   """Converts the command-line text `value` to the type of the field's `current` value."""
-  where = f"--config.{field}={value}"
+  where = f"--config.{field}={quote(value)}"
   if current is None:
     return _literal(value)
   if isinstance(current, bool):
@@ -145,7 +152,7 @@ def apply_override(config: ml_collections.ConfigDict, field: str, value: str) ->
   try:
     node[last] = new
   except (TypeError, ValueError) as err:
-    raise InputError(f"--config.{field}={value}: {err}") from None
+    raise InputError(f"--config.{field}={quote(value)}: {quote(str(err))}") from None
 
 
 def load_config(spec: str, overrides: Sequence[str] = ()) -> ml_collections.ConfigDict:

@@ -9,17 +9,20 @@
   natjax archs                      (lists the built-in architectures)
   natjax search --config FILE[:ARG] --workdir DIR [--config.FIELD=VALUE ...]
   natjax transform --arch NAME_OR_FILE [--arch ...] [--archs-file FILE]
-                   (--policy init --rule nat|natpp|FILE | --policy DIR [--rule ...])
-                   [--mode sample|greedy] [--samples K] [--seed S] [--out FILE.json]
-                   [--draw DIR] [--space NAME]
+                   --policy init|DIR [--rule nat|natpp|FILE] [--mode sample|greedy]
+                   [--samples K] [--seed S] [--out FILE.json [--indent N]] [--draw DIR]
+                   [--space NAME]
   natjax retrain --config FILE[:ARG] --workdir DIR [--arch NAME_OR_FILE] [--config.FIELD=VALUE ...]
   natjax compare RUN_DIR [RUN_DIR ...] [--out PLOT.png]
+  natjax --version
 
 Every command may be preceded by `--imports MODULE[,MODULE]` (and $NATJAX_IMPORTS): modules
 imported first, e.g. a research fork that registers op families, ops, spaces or rules, found from
 the current directory too. Bad input (an unknown name, a malformed file, an invalid cell, a module
-that fails to import) prints one line naming the problem to stderr and exits with code 2; no
-traceback reaches the user.
+that fails to import, an output path that cannot be written) prints one line naming the problem to
+stderr and exits with code 2; a file system failure while writing (a full disk) is one line and
+exit code 1; no traceback reaches the user. Output files and directories get their missing parent
+folders created; `natjax.files` holds these checks.
 """
 
 from __future__ import annotations
@@ -28,10 +31,11 @@ import argparse
 import json
 import os
 import sys
-from typing import List, Optional
+from typing import Dict, List, Optional
 
-from natjax import registry
-from natjax.errors import InputError
+import natjax
+from natjax import files, registry
+from natjax.errors import InputError, quote
 
 IMPORTS_ENV = "NATJAX_IMPORTS"  # comma-separated modules imported before every command
 
@@ -106,24 +110,21 @@ def _cmd_archs(args: argparse.Namespace) -> None:
 
 def _transform_space(genotype, rule, where: str):
   """The space an architecture is transformed in when --space is not given: for an 'actions'
-  rule the NAT space of its size (13-op space if an op is missing), for a 'mask' rule the 13-op
-  space of its size."""
+  rule, or no rule, the smallest space of its size holding its ops (NAT's 9-op space, else the
+  13-op one); for a 'mask' rule the 13-op space of its size."""
   from natjax.core import arch, rules
-  space = rules.default_space(arch.num_nodes_of(genotype), rule)
-  if rule.kind == "actions":
-    space = arch.infer_space(genotype, where)
-  return space
+  if rule is None or rule.kind == "actions":
+    return arch.infer_space(genotype, where)
+  return rules.default_space(arch.num_nodes_of(genotype), rule)
 
 
 def _transform_policy(args: argparse.Namespace):
-  """(checkpoint or None, rule) from --policy and --rule; a checkpoint fixes the rule."""
+  """(checkpoint or None, rule) from --policy and --rule; a checkpoint fixes the rule; with
+  --policy init and no --rule the rule is None (the space's default, chosen with the space)."""
   from natjax.core import rules
   from natjax.io import policy_files
   if args.policy == "init":
-    if not args.rule:
-      raise InputError("--rule is required with --policy init (a policy directory brings its"
-                       " own rule)")
-    return None, rules.get_rule(args.rule)
+    return None, rules.get_rule(args.rule) if args.rule else None
   ckpt = policy_files.load_policy(args.policy)
   if args.rule and rules.get_rule(args.rule) != ckpt.rule:
     raise InputError(f"--rule {args.rule} disagrees with the policy in {args.policy}, trained"
@@ -136,17 +137,35 @@ def _transform_policy(args: argparse.Namespace):
 
 def _cmd_transform(args: argparse.Namespace) -> None:
   import jax
-  from natjax.core import spaces
+  from natjax.core import rules, spaces
   from natjax.io import viz
   from natjax.search import transform
   if args.samples < 1:
     raise InputError(f"--samples must be >= 1, got {args.samples}")
+  if args.indent is not None and args.indent < 0:
+    raise InputError(f"--indent must be >= 0, got {args.indent}")
+  if args.indent is not None and not args.out:
+    raise InputError("--indent applies to the --out file; give --out")
+  if args.out:
+    files.check_output_file(args.out, "--out")
+  if args.draw:
+    files.check_output_dir(args.draw, "--draw")
   ckpt, rule = _transform_policy(args)
   inputs = _archs(args)
   if ckpt is not None or args.space:  # One space for all; otherwise each input's own.
     in_spaces = [ckpt.space if ckpt is not None else spaces.get_space(args.space)] * len(inputs)
   else:
     in_spaces = [_transform_space(g, rule, f"{name}: ") for name, g in inputs]
+  if rule is None:
+    defaults = {s.name: rules.default_rule(s) for s in in_spaces}
+    if len({r.name for r in defaults.values()}) > 1:
+      pairs = ", ".join(f"{s} -> {r.name}" for s, r in defaults.items())
+      raise InputError(f"no --rule given and the spaces' default rules differ ({pairs}); give"
+                       " --rule")
+    rule = next(iter(defaults.values()))
+    print(f"natjax transform: no --rule given: using '{rule.name}', the default rule of space"
+          f" {', '.join(repr(s) for s in defaults)} (nat for darts and enas, natpp for the 13-op"
+          " spaces)", file=sys.stderr)
   if ckpt is None:
     params, quirk, self_loops, source = None, False, False, f"init (seed {args.seed})"
   else:
@@ -156,27 +175,41 @@ def _cmd_transform(args: argparse.Namespace) -> None:
       inputs, in_spaces, jax.random.key(args.seed), rule=rule, policy_params=params,
       mode=args.mode, num_samples=args.samples, released_quirk=quirk, self_loops=self_loops)
   report = [r.report for r in results]
-  firsts = [r.outputs[0] for r in results]
+  out_genotypes = [list(r.outputs) for r in results]
   used = ", ".join(dict.fromkeys(r.space.name for r in results))
   print(f"rule {rule.name}, space {used}, mode {args.mode}, {args.samples} sample(s),"
-        f" policy {source}; costs in the cifar network (MAdds: conv_linear); first output shown")
-  print(f"{'name':20s} {'params before -> after':>26s} {'MAdds (M) before -> after':>28s}"
-        f" {'log_prob':>9s} cost_ok connected")
-  for entry in report:
-    first, inp = entry["outputs"][0], entry["input"]
-    print(f"{entry['name']:20s} {inp['params']:>12,} -> {first['params']:>10,}"
-          f" {inp['madds'] / 1e6:>14.2f} -> {first['madds'] / 1e6:>10.2f}"
-          f" {first['log_prob']:>9.3f} {str(first['cost_ok']):7s} {first['connected']}")
+        f" policy {source}; costs in the cifar network (MAdds: conv_linear)")
+  _print_samples(report, inputs, out_genotypes)
   if args.out:
-    with open(args.out, "w", encoding="utf-8") as f:
-      json.dump(report, f, indent=1)
+    indent = {"separators": (",", ":")} if args.indent is None else {"indent": args.indent}
+    files.write_text(args.out, json.dumps(report, **indent) + "\n", "--out")
     print(f"wrote {args.out}")
   if args.draw:
-    os.makedirs(args.draw, exist_ok=True)
-    for (name, genotype), after in zip(inputs, firsts):
-      path = viz.draw_transformation(genotype, after, os.path.join(args.draw, name + ".svg"),
+    files.output_dir(args.draw, "--draw")
+    for (name, genotype), after in zip(inputs, out_genotypes):
+      path = viz.draw_transformation(genotype, after[0], os.path.join(args.draw, name + ".svg"),
                                      title=f"{name} under {rule.name}")
       print(f"wrote {path}")
+
+
+def _print_samples(report: List[Dict], inputs: List, out_genotypes: List[List]) -> None:
+  """One line per sample: its costs before and after (and the change in %), how many edges it
+  changed, its log-probability and flags."""
+  from natjax.search import derive
+  print(f"{'name':16s} {'sample':>6s} {'params before -> after':>35s}"
+        f" {'MAdds (M) before -> after':>31s} {'edges changed':>13s} {'log_prob':>9s}"
+        " cost_ok connected")
+  for entry, (_, genotype), afters in zip(report, inputs, out_genotypes):
+    inp = entry["input"]
+    edges = len(genotype.normal) + len(genotype.reduce)
+    for k, (out, after) in enumerate(zip(entry["outputs"], afters)):
+      dp = 100.0 * (out["params"] / inp["params"] - 1)
+      dm = 100.0 * (out["madds"] / inp["madds"] - 1)
+      changed = f"{len(derive.changed_edges(genotype, after))} of {edges}"
+      print(f"{entry['name']:16s} {k:>6d} {inp['params']:>10,} -> {out['params']:>10,}"
+            f" ({dp:+6.1f} %) {inp['madds'] / 1e6:>8.2f} -> {out['madds'] / 1e6:>8.2f}"
+            f" ({dm:+6.1f} %) {changed:>13s} {out['log_prob']:>9.3f}"
+            f" {str(out['cost_ok']):7s} {out['connected']}")
 
 
 def _with_imports(config, imports):
@@ -231,20 +264,51 @@ def _cmd_compare(args: argparse.Namespace) -> None:
     print(f"wrote {args.out}")
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+  """Every option's help ends with its default: '(default: X)', '(default: off)' for a flag; an
+  option whose default is None says in its help what happens without it."""
+
+  def _get_help_string(self, action: argparse.Action) -> str:
+    text = action.help or ""
+    if (not action.option_strings or action.required or action.default is argparse.SUPPRESS
+        or "default" in text):
+      return text
+    if action.nargs == 0:  # store_true / store_false
+      return f"{text} (default: {'on' if action.default else 'off'})"
+    return f"{text} (default: %(default)s)"
+
+
+def _version() -> str:
+  """'natjax X (jax Y, flax Z, orbax-checkpoint W, Python V)', without importing jax."""
+  from importlib import metadata
+  found = []
+  for name in ("jax", "flax", "orbax-checkpoint"):
+    try:
+      found.append(f"{name} {metadata.version(name)}")
+    except metadata.PackageNotFoundError:
+      found.append(f"{name} missing")
+  return (f"natjax {natjax.__version__} ({', '.join(found)}, Python"
+          f" {'.'.join(map(str, sys.version_info[:3]))})")
+
+
 def _parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(
-      prog="natjax", description="Neural Architecture Transformer (NAT, NAT++) in JAX.")
+      prog="natjax", description="Neural Architecture Transformer (NAT, NAT++) in JAX.",
+      formatter_class=_HelpFormatter)
+  parser.add_argument("--version", action="version", version=_version(),
+                      help="print natjax's version and those of jax, flax and orbax, then exit")
   parser.add_argument(
       "--imports", default=None, metavar="MODULE[,MODULE]",
       help="modules to import before the command, e.g. a research fork that registers ops,"
       " spaces or rules (also $NATJAX_IMPORTS); importable from the current directory; recorded"
-      " in a search's or retraining's config.json and in policy.json")
+      " in a search's or retraining's config.json and in policy.json (default: none)")
   sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+  add = lambda name, **kw: sub.add_parser(name, formatter_class=_HelpFormatter, **kw)
 
   arch_help = ("built-in name or published cell (natjax archs), genotype file, FILE:NAME or a"
                " search's derived.json[:NAME] (repeat)")
   files_help = "every genotype of a file (JSON, genotypes.py, derived.json; repeat)"
-  cost = sub.add_parser("cost", help="params and MAdds of an architecture's stand-alone network")
+  cost = add("cost", help="params and MAdds of an architecture's stand-alone network")
   cost.add_argument("--arch", action="append", help=arch_help)
   cost.add_argument("--archs-file", action="append", help=files_help)
   cost.add_argument("--network", default="cifar", choices=("cifar", "imagenet"))
@@ -258,14 +322,14 @@ def _parser() -> argparse.ArgumentParser:
                     " for several architectures)")
   cost.set_defaults(run=_cmd_cost)
 
-  draw = sub.add_parser("draw", help="draw both cells of an architecture to SVG or PNG")
+  draw = add("draw", help="draw both cells of an architecture to SVG or PNG")
   draw.add_argument("--arch", action="append", help=arch_help)
   draw.add_argument("--archs-file", action="append", help=files_help)
   draw.add_argument("--out", required=True,
                     help="output file, .svg or .png; a directory (NAME.svg each) for several")
   draw.set_defaults(run=_cmd_draw)
 
-  export = sub.add_parser("export", help="write genotypes as a genotypes.py or JSON file")
+  export = add("export", help="write genotypes as a genotypes.py or JSON file")
   export.add_argument("--arch", action="append", help=arch_help)
   export.add_argument("--archs-file", action="append", help=files_help)
   export.add_argument("--form", default="natjax", choices=("natjax", "darts"),
@@ -276,78 +340,96 @@ def _parser() -> argparse.ArgumentParser:
                       " a genotypes.py")
   export.set_defaults(run=_cmd_export)
 
-  rules = sub.add_parser("rules", help="print a transition rule")
+  rules = add("rules", help="print a transition rule")
   rules.add_argument("--rule", required=True, help="registered rule name (nat, natpp) or JSON file")
-  rules.add_argument("--space", default=None, help="restrict to a search space's vocabulary")
+  rules.add_argument("--space", default=None,
+                     help="restrict to a search space's vocabulary (default: every op of the rule)")
   rules.add_argument("--json", action="store_true", help="print the rule as JSON")
   rules.set_defaults(run=_cmd_rules)
 
-  trans = sub.add_parser("transform", help="transform architectures with a NAT / NAT++ policy")
+  trans = add("transform", help="transform architectures with a NAT / NAT++ policy")
   trans.add_argument("--arch", action="append", help=arch_help)
   trans.add_argument("--archs-file", action="append", help=files_help)
   trans.add_argument("--rule", default=None,
-                     help="nat, natpp or a JSON rule file (default with --policy DIR: its rule)")
+                     help="nat, natpp or a JSON rule file (default: with --policy DIR its rule;"
+                     " with --policy init the space's default: nat for darts and enas, natpp for"
+                     " darts_pp and enas_pp)")
   trans.add_argument("--policy", required=True,
                      help="'init' (fresh weights from --seed), a policy export directory or a"
                      " search work directory")
-  trans.add_argument("--mode", default="sample", choices=("sample", "greedy"))
-  trans.add_argument("--samples", type=int, default=1, help="outputs per architecture (K >= 1)")
-  trans.add_argument("--seed", type=int, default=0)
-  trans.add_argument("--out", default=None, help="write the results as JSON")
-  trans.add_argument("--draw", default=None, help="write DIR/NAME.svg (input vs first output)")
+  trans.add_argument("--mode", default="sample", choices=("sample", "greedy"),
+                     help="draw from the policy, or take its most likely op per edge")
+  trans.add_argument("--samples", type=int, default=1, metavar="K",
+                     help="outputs per architecture (K >= 1), one summary line each")
+  trans.add_argument("--seed", type=int, default=0, metavar="S",
+                     help="seed of the sampling (and of --policy init's weights)")
+  trans.add_argument("--out", default=None, metavar="FILE.json",
+                     help="write the results as JSON (compact unless --indent; missing folders"
+                     " are created; default: not written)")
+  trans.add_argument("--indent", type=int, default=None, metavar="N",
+                     help="indent the --out JSON by N spaces (default: compact, one line)")
+  trans.add_argument("--draw", default=None, metavar="DIR",
+                     help="write DIR/NAME.svg, input vs first output (default: no drawings)")
   trans.add_argument("--space", default=None,
                      help="search space for all inputs (default: each input's own; inputs of"
                      " several spaces are transformed one batch per space)")
   trans.set_defaults(run=_cmd_transform)
 
-  archs = sub.add_parser("archs", help="list the built-in architectures")
+  archs = add("archs", help="list the built-in architectures")
   archs.set_defaults(run=_cmd_archs)
 
-  search = sub.add_parser(
-      "search", help="train the supernet and the policy, then transform architectures",
-      epilog="Any config field can be overridden with --config.FIELD=VALUE.")
+  search = add("search", help="train the supernet and the policy, then transform architectures",
+               epilog="Any config field can be overridden with --config.FIELD=VALUE.")
   search.add_argument("--config", required=True,
                       help="config file, e.g. configs/quickstart.py (FILE:ARG passes ARG)")
   search.add_argument("--workdir", required=True,
-                      help="output directory; a run found there is resumed")
+                      help="output directory (created with its parents); a run found there is"
+                      " resumed")
   search.set_defaults(run=_cmd_search, overrides_allowed=True)
 
-  retrain = sub.add_parser(
-      "retrain", help="train an architecture's stand-alone network from scratch",
-      epilog="Any config field can be overridden with --config.FIELD=VALUE.")
+  retrain = add("retrain", help="train an architecture's stand-alone network from scratch",
+                epilog="Any config field can be overridden with --config.FIELD=VALUE.")
   retrain.add_argument("--config", required=True,
                        help="config file, e.g. configs/retrain_digits.py (FILE:ARG passes ARG)")
   retrain.add_argument("--workdir", required=True,
-                       help="output directory; a run found there is resumed")
+                       help="output directory (created with its parents); a run found there is"
+                       " resumed")
   retrain.add_argument("--arch", default=None,
                        help="built-in name or published cell, genotype file, FILE:NAME or a"
                        " search's derived.json[:NAME] (default: the config's arch)")
   retrain.set_defaults(run=_cmd_retrain, overrides_allowed=True)
 
-  compare = sub.add_parser("compare", help="table and plot of finished retraining runs")
+  compare = add("compare", help="table and plot of finished retraining runs")
   compare.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
                        help="work directory of a natjax retrain run (holds retrain.json)")
-  compare.add_argument("--out", default=None, help="write accuracy vs MAdds as a PNG")
+  compare.add_argument("--out", default=None,
+                       help="write accuracy vs MAdds as a PNG (default: table only)")
   compare.set_defaults(run=_cmd_compare)
   return parser
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-  """Entry point of the `natjax` console script; returns the exit code."""
+  """Entry point of the `natjax` console script; returns the exit code (0, 1 for a file system
+  failure while writing, 2 for bad input, as argparse does for bad flags)."""
   parser = _parser()
   args, extra = parser.parse_known_args(argv)
   if extra and not getattr(args, "overrides_allowed", False):
-    parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    parser.error(f"unrecognized arguments: {quote(' '.join(extra))}")
   args.overrides = extra
   try:
     args.imports = registry.import_modules(
         registry.split_modules(os.environ.get(IMPORTS_ENV)) + registry.split_modules(args.imports))
     args.run(args)
   except InputError as err:
-    print(f"natjax {args.command}: error: {err}", file=sys.stderr)
+    print(f"natjax {args.command}: error: {' '.join(str(err).split())}", file=sys.stderr)
     return 2
   except BrokenPipeError:  # Output piped into `head` and closed early: not an error.
     sys.stdout = open(os.devnull, "w")  # pylint: disable=consider-using-with
+  except OSError as err:  # The file system failed under a checked path (disk full, a mount gone).
+    where = f"{quote(err.filename)}: " if err.filename else ""
+    print(f"natjax {args.command}: error: {where}{err.strerror or type(err).__name__}",
+          file=sys.stderr)
+    return 1
   return 0
 
 

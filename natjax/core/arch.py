@@ -21,7 +21,7 @@ import numpy as np
 
 from natjax.core import ops, spaces
 from natjax.core.spaces import SearchSpace
-from natjax.errors import InputError
+from natjax.errors import InputError, quote
 
 Edge = Tuple[str, int, int]
 
@@ -67,12 +67,6 @@ def _is_index(value: Any) -> bool:
   return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
-def _short(value: Any, limit: int = 80) -> str:
-  """repr(value), cut to `limit` characters for a one-line message."""
-  text = repr(value)
-  return text if len(text) <= limit else text[:limit - 3] + "..."
-
-
 def _flatten_node_pairs(edges: Sequence[Any]) -> Sequence[Any]:
   """AutoDL-Projects writes a cell as one pair of (op, from) edges per node; natjax's list is the
   pairs concatenated. Any other list is returned as is."""
@@ -93,9 +87,9 @@ def _check_in_degrees(edges: Sequence[Tuple[str, int, int]], cell: str, where: s
       continue
     if len(inputs) < 2:
       raise InputError(f"{where}cell {cell}: node {node} has {len(inputs)} input(s)"
-                       f" {_short(inputs)}; every intermediate node takes exactly 2 (pad with"
+                       f" {quote(inputs)}; every intermediate node takes exactly 2 (pad with"
                        f" ('null', 0, {node}))")
-    raise InputError(f"{where}cell {cell}: node {node} has {len(inputs)} inputs {_short(inputs)};"
+    raise InputError(f"{where}cell {cell}: node {node} has {len(inputs)} inputs {quote(inputs)};"
                      " every intermediate node takes exactly 2 (a cell whose nodes sum more"
                      " inputs is not representable)")
 
@@ -116,20 +110,20 @@ def _check_cell(edges: Any, concat: Any, cell: str, where: str) -> Tuple[Tuple[E
   for e, edge in enumerate(edges):
     if not isinstance(edge, (list, tuple)) or len(edge) not in (2, 3):
       raise InputError(f"{where}cell {cell}, edge {e}: expected (op, from) or (op, from, to),"
-                       f" got {_short(edge)}")
+                       f" got {quote(edge)}")
     op, src = edge[0], edge[1]
     dst = edge[2] if len(edge) == 3 else e // 2 + 2
     if not isinstance(op, str):
-      raise InputError(f"{where}cell {cell}, edge {e}: op must be a name, got {_short(op)}")
+      raise InputError(f"{where}cell {cell}, edge {e}: op must be a name, got {quote(op)}")
     for label, value in (("source", src), ("destination", dst)):
       if not _is_index(value):
-        raise InputError(f"{where}cell {cell}, edge {e} {_short(tuple(edge))}: {label} node must"
-                         f" be an integer, got {_short(value)}")
+        raise InputError(f"{where}cell {cell}, edge {e} {quote(tuple(edge))}: {label} node must"
+                         f" be an integer, got {quote(value)}")
       if value < 0:
-        raise InputError(f"{where}cell {cell}, edge {e} {_short(tuple(edge))}: {label} node is"
+        raise InputError(f"{where}cell {cell}, edge {e} {quote(tuple(edge))}: {label} node is"
                          " negative")
     if len(edge) == 3 and src > dst >= 0 and src >= 2:
-      raise InputError(f"{where}cell {cell}, edge {e} {_short(tuple(edge))}: the nodes look"
+      raise InputError(f"{where}cell {cell}, edge {e} {quote(tuple(edge))}: the nodes look"
                        f" swapped: natjax reads (op, from, to) and this reads as (op, to, from),"
                        f" FairDARTS's order; write ({op!r}, {dst}, {src})")
     parsed.append((op, int(src), int(dst)))
@@ -142,10 +136,10 @@ def _check_cell(edges: Any, concat: Any, cell: str, where: str) -> Tuple[Tuple[E
   for e, (op, src, dst) in enumerate(parsed):
     edge = tuple(edges[e])
     if dst != e // 2 + 2:
-      raise InputError(f"{where}cell {cell}, edge {e} {_short(edge)}: expected destination node"
+      raise InputError(f"{where}cell {cell}, edge {e} {quote(edge)}: expected destination node"
                        f" {e // 2 + 2} (edges 2k and 2k+1 feed node k+2, in order)")
     if src >= dst:
-      raise InputError(f"{where}cell {cell}, edge {e} {_short(edge)}: source node {src} must be"
+      raise InputError(f"{where}cell {cell}, edge {e} {quote(edge)}: source node {src} must be"
                        f" below destination node {dst}")
     op = ops.canonical_name(op)
     if op not in ops.registered_ops():
@@ -156,10 +150,10 @@ def _check_cell(edges: Any, concat: Any, cell: str, where: str) -> Tuple[Tuple[E
     raise InputError(f"{where}cell {cell}: concat must be a non-empty list of node indices")
   for node in concat:
     if not _is_index(node) or not 2 <= node <= num_nodes + 1:
-      raise InputError(f"{where}cell {cell}: concat names node {_short(node)}, which does not"
-                       f" exist (intermediate nodes are 2..{num_nodes + 1})")
+      raise InputError(f"{where}cell {cell}: concat names node {quote(node)}, which does not exist"
+                       f" (intermediate nodes are 2..{num_nodes + 1})")
   if list(concat) != sorted(set(concat)):
-    raise InputError(f"{where}cell {cell}: concat {_short(list(concat))} must be increasing"
+    raise InputError(f"{where}cell {cell}: concat {quote(list(concat))} must be increasing"
                      " without repeats")
   _check_depends_on_inputs(out, concat, cell, where)
   return tuple(out), tuple(int(n) for n in concat)

@@ -28,9 +28,10 @@ from typing import Callable, Dict, FrozenSet, Iterator, Mapping, Optional, Tuple
 
 import numpy as np
 
+from natjax import files
 from natjax.core import ops, spaces
 from natjax.core.spaces import SearchSpace
-from natjax.errors import InputError, closest
+from natjax.errors import InputError, closest, quote
 from natjax.registry import Registry
 
 KINDS = ("actions", "mask")
@@ -239,6 +240,14 @@ def default_space(num_nodes: int, rule: Union[str, Rule]) -> SearchSpace:
   raise InputError(f"no built-in search space has {num_nodes} intermediate nodes")
 
 
+def default_rule(space: Union[str, SearchSpace]) -> Rule:
+  """The rule a space's architectures are transformed under when none is named: 'natpp' for a
+  space whose vocabulary is NAT++'s 13 ops (darts_pp, enas_pp), 'nat' for every other space
+  (darts, enas, and a registered space of other ops: nat has a row for every op)."""
+  space = spaces.as_space(space)
+  return get_rule("natpp" if set(space.ops) == set(spaces.NATPP_OPS) else "nat")
+
+
 def get_rule(name_or_path: str) -> Rule:
   """A registered rule by name, or a rule loaded (not registered) from a JSON file path."""
   if name_or_path in _REGISTRY:
@@ -254,7 +263,7 @@ def get_rule(name_or_path: str) -> Rule:
 
 def _op_list(value, where: str, what: str) -> Tuple[str, ...]:
   if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-    raise InputError(f"{where}: {what} must be a list of op names, got {json.dumps(value)}")
+    raise InputError(f"{where}: {what} must be a list of op names, got {quote(json.dumps(value))}")
   return tuple(value)
 
 
@@ -308,18 +317,7 @@ def load_rule_json(path: str) -> Rule:
   declared when its table allows it.
   """
   name = os.path.splitext(os.path.basename(str(path)))[0]
-  try:
-    with open(path) as f:
-      text = f.read()
-  except OSError as err:
-    raise InputError(f"transition rule file {path}: cannot read ({err.strerror})") from None
-  if not text.strip():
-    raise InputError(f"transition rule file {path} is empty")
-  try:
-    data = json.loads(text)
-  except json.JSONDecodeError as err:
-    raise InputError(f"transition rule file {path}: malformed JSON at line {err.lineno} "
-                     f"column {err.colno}: {err.msg}") from None
+  data = files.read_json(path, "transition rule file")
   return rule_from_dict(data, name, str(path))
 
 

@@ -27,7 +27,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from natjax.core import genotypes, zoo
 from natjax.core.arch import Genotype
-from natjax.errors import InputError, closest
+from natjax import files
+from natjax.errors import InputError, closest, quote
 from natjax.io.json_files import CONFIG_FILE
 from natjax.io.notation import (archs_from_json, format_notation_file, genotype_from_json,
                                 genotype_to_json, parse_notation)
@@ -57,11 +58,7 @@ def read_archs(path: str) -> Dict[str, Genotype]:
     raise InputError(f"{where}file is empty")
   stripped = text.lstrip()
   if stripped[0] in "[{":
-    try:
-      data = json.loads(text)
-    except json.JSONDecodeError as err:
-      raise InputError(f"{where}malformed JSON at line {err.lineno}, column {err.colno}:"
-                       f" {err.msg}") from None
+    data = files.parse_json(text, path)
     found = archs_from_json(data, where)
   else:
     found = parse_notation(text, where)
@@ -87,8 +84,8 @@ def _derived_entries(path: str) -> Optional[List[Dict[str, Any]]]:
   try:
     with open(path, encoding="utf-8") as f:
       obj = json.loads(f.read())
-  except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-    return None
+  except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+    return None  # read_archs reports what is wrong with it
   if (isinstance(obj, list) and obj and
       all(isinstance(e, dict) and "name" in e and isinstance(e.get("output"), dict)
           for e in obj)):
@@ -101,7 +98,7 @@ def _search_rule(derived_path: str) -> Optional[str]:
   try:
     with open(os.path.join(os.path.dirname(derived_path), CONFIG_FILE), encoding="utf-8") as f:
       rule = json.load(f).get("rule")
-  except (OSError, ValueError, AttributeError):
+  except (OSError, ValueError, AttributeError, RecursionError):
     return None
   return rule if isinstance(rule, str) else None
 
@@ -153,7 +150,7 @@ def resolve_arch(spec: str) -> Tuple[str, Genotype]:
   if not os.path.isfile(path):
     if spec.lower() in {n.lower() for n in zoo.NOT_REPRESENTABLE}:
       zoo.get(spec)  # Says why the published cell is not here.
-    raise InputError(f"'{spec}' is neither a built-in architecture"
+    raise InputError(f"'{quote(spec)}' is neither a built-in architecture"
                      f"{closest(spec, genotypes.builtin_names() + zoo.names())} nor an existing"
                      " file")
   entries = _derived_entries(path)

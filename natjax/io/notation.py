@@ -24,7 +24,7 @@ import ast
 from typing import Any, Dict, List, Tuple
 
 from natjax.core.arch import Genotype, make_genotype
-from natjax.errors import InputError, closest
+from natjax.errors import InputError, closest, quote
 
 
 FORMS = ("natjax", "darts")
@@ -102,7 +102,9 @@ def _literal(node: ast.AST, where: str) -> Any:
     return ast.literal_eval(node)
   except ValueError:
     raise InputError(f"{where}only literals and range(a, b) are allowed in a genotype, got"
-                     f" '{ast.unparse(node)}'") from None
+                     f" '{quote(ast.unparse(node))}'") from None
+  except RecursionError:
+    raise InputError(f"{where}a value is nested too deeply to read") from None
 
 
 _IGNORED_FIELDS = ("connectN", "connects")  # AutoDL-Projects' Genotype, None in its cells
@@ -151,7 +153,9 @@ def parse_notation(text: str, where: str = "") -> Dict[str, Genotype]:
     module = ast.parse(text)
   except SyntaxError as err:
     raise InputError(f"{where}malformed genotype notation at line {err.lineno}: {err.msg}") from None
-  except (ValueError, RecursionError, MemoryError):
+  except (RecursionError, MemoryError):  # Python's parser on thousands of nested levels
+    raise InputError(f"{where}genotype notation nested too deeply to read") from None
+  except ValueError:
     raise InputError(f"{where}not a genotype notation (unreadable as Python)") from None
   found: Dict[str, Genotype] = {}
   for stmt in module.body:

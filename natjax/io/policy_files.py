@@ -34,10 +34,10 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from natjax import registry
+from natjax import files, registry
 from natjax.core import rules, spaces
 from natjax.nn import policy
-from natjax.errors import InputError, closest
+from natjax.errors import InputError, closest, quote
 
 POLICY_FORMAT = 1
 POLICY_FILE = "policy.json"
@@ -134,7 +134,8 @@ def save_policy(directory: str, params: Any, *, space: Union[str, spaces.SearchS
   """Exports policy parameters and the settings that rebuild their policy.
 
   Args:
-    directory: the export directory (created; an earlier export there is replaced).
+    directory: the export directory, relative to the current directory or absolute (created
+      with its parents; an earlier export there is replaced; gs:// and other URLs are refused).
     params: parameters of `policy.for_rule(rule, space, released_quirk, self_loops)`.
     space: the search space (name or SearchSpace).
     rule: a registered rule name or JSON rule path, a rule dict, or a `rules.Rule`.
@@ -144,10 +145,11 @@ def save_policy(directory: str, params: Any, *, space: Union[str, spaces.SearchS
       every module imported through `natjax.registry.import_modules` in this process.
 
   Returns:
-    `directory`.
+    the absolute path of `directory`.
 
   Raises:
-    InputError: unknown space or rule, or parameters that do not fit the policy.
+    InputError: unknown space or rule, parameters that do not fit the policy, or a directory that
+      cannot be made (a file there, a URL).
   """
   space = spaces.get_space(space if isinstance(space, str) else space.name)
   rule_entry = _rule_json(rule)
@@ -155,8 +157,7 @@ def save_policy(directory: str, params: Any, *, space: Union[str, spaces.SearchS
               else rules.rule_from_dict(rule_entry, rule_entry["name"]))
   pol = policy.for_rule(rule_obj, space, released_quirk, self_loops)
   _check_params(_leaf_shapes(params), _leaf_shapes(_abstract_params(pol)), "save_policy: ")
-  directory = os.path.abspath(directory)
-  os.makedirs(directory, exist_ok=True)
+  directory = files.output_dir(directory, "policy directory")
   with _orbax() as checkpointer:
     checkpointer.save(os.path.join(directory, POLICY_PARAMS), args=ocp.args.StandardSave(params),
                       force=True)
@@ -176,7 +177,7 @@ def save_policy(directory: str, params: Any, *, space: Union[str, spaces.SearchS
 
 def _policy_dir(directory: str) -> str:
   """The export directory: `directory` itself, or its `policy` subdirectory (a work directory)."""
-  if not os.path.isdir(directory):
+  if not os.path.isdir(files.local_path(directory, "policy directory")):
     raise InputError(f"{directory}: no such policy directory")
   for candidate in (directory, os.path.join(directory, WORKDIR_POLICY)):
     if os.path.isfile(os.path.join(candidate, POLICY_FILE)):
@@ -187,16 +188,7 @@ def _policy_dir(directory: str) -> str:
 
 def _read_meta(path: str) -> Dict[str, Any]:
   """policy.json, checked field by field."""
-  try:
-    with open(path, encoding="utf-8") as f:
-      meta = json.load(f)
-  except OSError as err:
-    raise InputError(f"{path}: cannot read ({err.strerror})") from None
-  except UnicodeDecodeError:
-    raise InputError(f"{path}: not a text file") from None
-  except json.JSONDecodeError as err:
-    raise InputError(f"{path}: malformed JSON at line {err.lineno}, column {err.colno}:"
-                     f" {err.msg}") from None
+  meta = files.read_json(path)
   if not isinstance(meta, dict):
     raise InputError(f"{path}: expected a JSON object, got {type(meta).__name__}")
   for key in sorted(meta):
@@ -209,7 +201,7 @@ def _read_meta(path: str) -> Dict[str, Any]:
       raise InputError(f"{path}: field '{key}' is missing")
     value = meta[key]
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-      raise InputError(f"{path}: field '{key}' has the wrong type ({json.dumps(value)})")
+      raise InputError(f"{path}: field '{key}' has the wrong type ({quote(json.dumps(value))})")
   if meta["format"] != POLICY_FORMAT:
     raise InputError(f"{path}: field 'format' is {meta['format']}; this natjax reads format"
                      f" {POLICY_FORMAT}")
@@ -234,7 +226,8 @@ def load_policy(directory: str) -> PolicyCheckpoint:
   """Restores a policy export written by `save_policy`, after importing the modules it names.
 
   Args:
-    directory: the export directory, or a search work directory holding it in `policy/`.
+    directory: the export directory, or a search work directory holding it in `policy/`;
+      relative to the current directory or absolute (a URL is refused).
 
   Returns:
     PolicyCheckpoint; params are jax arrays on the default device.
@@ -271,19 +264,20 @@ def load_policy(directory: str) -> PolicyCheckpoint:
   if meta["param_count"] != count:
     raise InputError(f"{meta_path}: field 'param_count' is {meta['param_count']}; the policy"
                      f" it describes has {count}")
-  params_dir = os.path.join(directory, POLICY_PARAMS)
-  if not os.path.isdir(params_dir):
+  params_dir = os.path.join(directory, POLICY_PARAMS)  # as the user wrote it, for messages
+  params_path = files.local_path(params_dir)  # orbax needs an absolute path
+  if not os.path.isdir(params_path):
     raise InputError(f"{params_dir}: missing (the policy parameters)")
   with _orbax() as checkpointer:
     try:
-      stored = checkpointer.metadata(params_dir).item_metadata.tree
+      stored = checkpointer.metadata(params_path).item_metadata.tree
     except Exception as err:  # pylint: disable=broad-except
       # orbax raises many types for a damaged directory; the user needs the path.
       raise InputError(f"{params_dir}: not a readable orbax checkpoint"
                        f" ({type(err).__name__})") from None
     _check_params(_leaf_shapes(stored), _leaf_shapes(abstract), f"{params_dir}: ")
     try:
-      params = checkpointer.restore(params_dir, args=ocp.args.StandardRestore(abstract))
+      params = checkpointer.restore(params_path, args=ocp.args.StandardRestore(abstract))
     except Exception as err:  # pylint: disable=broad-except
       raise InputError(f"{params_dir}: cannot restore the parameters"
                        f" ({type(err).__name__})") from None

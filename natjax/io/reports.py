@@ -3,11 +3,11 @@ accuracy against MAdds (`natjax compare`)."""
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any, Dict, List, Optional, Tuple
 
-from natjax.errors import InputError
+from natjax import files
+from natjax.errors import InputError, quote
 
 RESULT_FILE = "retrain.json"  # what `natjax retrain` writes in its work directory
 
@@ -19,17 +19,10 @@ def read_result(run_dir: str) -> Dict[str, Any]:
     InputError: naming the file when it is missing, not JSON, or lacks a field.
   """
   path = os.path.join(run_dir, RESULT_FILE) if os.path.isdir(run_dir) else run_dir
-  try:
-    with open(path, encoding="utf-8") as f:
-      result = json.load(f)
-  except FileNotFoundError:
+  if not os.path.exists(path):
     raise InputError(f"{path}: not found (is {run_dir} a finished natjax retrain"
-                     " work directory?)") from None
-  except (OSError, UnicodeDecodeError) as err:
-    raise InputError(f"{path}: cannot read ({err})") from None
-  except json.JSONDecodeError as err:
-    raise InputError(f"{path}: malformed JSON at line {err.lineno}, column {err.colno}:"
-                     f" {err.msg}") from None
+                     " work directory?)")
+  result = files.read_json(path)
   if not isinstance(result, dict):
     raise InputError(f"{path}: expected a JSON object, got {type(result).__name__}")
   for field in ("arch", "params", "madds", "final_test_accuracy"):
@@ -37,7 +30,7 @@ def read_result(run_dir: str) -> Dict[str, Any]:
       raise InputError(f"{path}: missing field '{field}'")
   for field in ("params", "madds", "final_test_accuracy"):
     if not isinstance(result[field], (int, float)) or isinstance(result[field], bool):
-      raise InputError(f"{path}: field '{field}' is not a number: {result[field]!r}")
+      raise InputError(f"{path}: field '{field}' is not a number: {quote(result[field])}")
   return result
 
 
@@ -68,12 +61,14 @@ def plot(results: List[Dict[str, Any]], path: str) -> str:
   ax.set_ylabel("test accuracy (%)")
   ax.grid(True, alpha=0.3)
   fig.tight_layout()
-  fig.savefig(path, format="png")
+  fig.savefig(files.output_file(path, "plot"), format="png")
   return path
 
 
 def compare(run_dirs: List[str], out_png: Optional[str] = None) -> Tuple[str, List[Dict]]:
   """Reads every run's retrain.json; returns (table text, results) and writes the plot."""
+  if out_png:
+    files.check_output_file(out_png, "plot")
   results = [read_result(d) for d in run_dirs]
   if out_png:
     plot(results, out_png)

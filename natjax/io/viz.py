@@ -22,6 +22,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib import patches
 
+from natjax import files
 from natjax.errors import InputError
 
 SUFFIXES = (".svg", ".png")
@@ -265,10 +266,9 @@ def _new_figure(width_units: float, height_units: float) -> Figure:
 
 def _save(fig: Figure, path: str, fmt: str) -> str:
   """Saves `fig` to `path`, creating parent directories; text stays text in SVG."""
-  parent = os.path.dirname(os.path.abspath(path))
-  os.makedirs(parent, exist_ok=True)
+  full = files.output_file(path, "drawing")
   with matplotlib.rc_context({"svg.fonttype": "none"}):
-    fig.savefig(path, format=fmt, dpi=150, bbox_inches="tight")
+    fig.savefig(full, format=fmt, dpi=150, bbox_inches="tight")
   return path
 
 

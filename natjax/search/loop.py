@@ -25,7 +25,7 @@ import ml_collections
 import numpy as np
 import tqdm
 
-from natjax import data, registry
+from natjax import data, files, registry
 from natjax.core import arch as arch_lib
 from natjax.core import spaces
 from natjax.errors import InputError, closest
@@ -205,10 +205,14 @@ def run(config: Any, workdir: str, out: Any = None) -> Dict[str, Any]:
   out = sys.stdout if out is None else out
   registry.import_modules(config.imports)
   validate_config(config)
-  workdir = os.path.abspath(workdir)
-  os.makedirs(workdir, exist_ok=True)
+  workdir = files.check_output_dir(workdir, "work directory")  # absolute: orbax needs it
   dataset = data.load(config.dataset, config.data_dir, split_seed=config.split_seed,
                       w_fraction=config.w_fraction)
+  smallest = min(len(dataset.w), len(dataset.theta), len(dataset.test))
+  if config.batch_size > smallest:
+    raise InputError(f"config.batch_size={config.batch_size} is larger than the smallest split of"
+                     f" '{config.dataset}' ({smallest} examples: w {len(dataset.w)}, theta"
+                     f" {len(dataset.theta)}, test {len(dataset.test)})")
   setup = make_setup(config, dataset)
   derive_inputs = _derive_inputs(config, setup.space)
   mesh = sharding.data_mesh()
@@ -225,11 +229,15 @@ def run(config: Any, workdir: str, out: Any = None) -> Dict[str, Any]:
   key = jax.random.key(config.seed)
   state = sharding.replicate(init_state(jax.random.fold_in(key, 0), setup, dataset.image_shape),
                              mesh)
-  checkpointer = checkpoints.StateCheckpointer(workdir)
-  state, resumed = checkpoints.resume_or_start(checkpointer, state, workdir, config,
-                                              _RESUMABLE_CHANGES, out)
-  if not resumed:
-    checkpointer.save(0, state)
+  # Input is checked: the work directory is made now, and removed again if the run fails before
+  # its first checkpoint.
+  with files.removed_if_unused(workdir):
+    files.output_dir(workdir, "work directory")
+    checkpointer = checkpoints.StateCheckpointer(workdir)
+    state, resumed = checkpoints.resume_or_start(checkpointer, state, workdir, config,
+                                                _RESUMABLE_CHANGES, out)
+    if not resumed:
+      checkpointer.save(0, state)
   step, epoch, position = (int(x) for x in jax.device_get((state.step, state.epoch,
                                                             state.position)))
   sets = scoring_sets(config, dataset, mesh)

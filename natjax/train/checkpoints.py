@@ -9,7 +9,6 @@ with the current one, naming the first field that does not.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import signal
@@ -20,7 +19,8 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from natjax.errors import InputError, closest
+from natjax import files
+from natjax.errors import InputError, closest, quote
 from natjax.io.json_files import CONFIG_FILE, config_json, write_json
 
 STATE_DIR = "checkpoints"
@@ -168,16 +168,15 @@ def check_resumable(workdir: str, config: Any, may_change: Any) -> None:
   """Refuses to resume a run whose stored WORKDIR/config.json differs from `config` in a field
   outside `may_change` (fields that change logging, not results), naming the field."""
   path = os.path.join(workdir, CONFIG_FILE)
-  try:
-    with open(path, encoding="utf-8") as f:
-      stored = json.load(f)
-  except (OSError, ValueError) as e:
-    raise InputError(f"{path}: cannot read the config of the run being resumed ({e})") from None
+  stored = files.read_json(path)
+  if not isinstance(stored, dict):
+    raise InputError(f"{path}: expected a JSON object (the config of the run being resumed)")
   current = config_json(config)
   for field in sorted(set(stored) | set(current)):
     if field not in may_change and stored.get(field) != current.get(field):
-      raise InputError(f"{path}: field '{field}' was {stored.get(field)!r} in the run being"
-                       f" resumed and is {current.get(field)!r} now; resume with the same config"
+      was, now = quote(repr(stored.get(field))), quote(repr(current.get(field)))
+      raise InputError(f"{path}: field '{field}' was {was} in the run being resumed and is {now}"
+                       " now; resume with the same config"
                        " or use a new --workdir")
 
 

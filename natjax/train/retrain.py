@@ -35,7 +35,7 @@ import numpy as np
 import tensorboardX
 import tqdm
 
-from natjax import data, registry
+from natjax import data, files, registry
 from natjax.core import costs
 from natjax.core.arch import Genotype
 from natjax.errors import InputError, closest
@@ -221,8 +221,7 @@ def run(config: Any, workdir: str, out: Any = None) -> Dict[str, Any]:
   registry.import_modules(config.imports)
   validate_config(config)
   arch_name, genotype = genotype_files.resolve_arch(config.arch)
-  workdir = os.path.abspath(workdir)
-  os.makedirs(workdir, exist_ok=True)
+  workdir = files.check_output_dir(workdir, "work directory")  # absolute: orbax needs it
   dataset = data.load(config.dataset, config.data_dir, split_seed=config.split_seed,
                       image_size=config.image_size)
   network = network_for(config, dataset.num_classes)
@@ -240,9 +239,13 @@ def run(config: Any, workdir: str, out: Any = None) -> Dict[str, Any]:
   steps = make_steps(config, network, genotype, dataset, optimizer)
   state = sharding.replicate(
       initial_state(config, network, genotype, optimizer, dataset.image_shape), mesh)
-  checkpointer = checkpoints.StateCheckpointer(workdir)
-  state, _ = checkpoints.resume_or_start(checkpointer, state, workdir, config, _RESUMABLE_CHANGES,
-                                        out)
+  # Input is checked: the work directory is made now, and removed again if the run fails before
+  # its first checkpoint.
+  with files.removed_if_unused(workdir):
+    files.output_dir(workdir, "work directory")
+    checkpointer = checkpoints.StateCheckpointer(workdir)
+    state, _ = checkpoints.resume_or_start(checkpointer, state, workdir, config,
+                                          _RESUMABLE_CHANGES, out)
   step, epoch, position = (int(x) for x in jax.device_get(
       (state.train.step, state.epoch, state.position)))
   cost = costs.genotype_cost(genotype, config.network)

@@ -1,5 +1,6 @@
 """Tests for the natjax command line: outputs, and one clear line with exit code 2 on bad input."""
 
+import argparse
 import importlib
 import json
 import os
@@ -202,3 +203,185 @@ def test_genotypes_written_wrong_get_one_line_that_says_how(capsys, tmp_path, te
   path.write_text(text)
   code, out, err = _run(capsys, "cost", "--arch", str(path))
   assert code == 2 and out == "" and err.count("\n") == 1 and message in err
+# ----------------------------------------------------------------------------------------------
+# Every file read and every path written: one line, no traceback, nothing left behind.
+
+DEEP = 5000  # nesting levels, far beyond Python's recursion limit
+
+
+def _one_error_line(code, out, err, needle, exit_code=2):
+  assert code == exit_code, err
+  assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+  assert needle in err, err
+  return err
+
+
+def _deep_files(tmp_path):
+  """name -> (argv, needle): a JSON file nested DEEP levels where each command reads one."""
+  deep = "[" * DEEP + "]" * DEEP
+  genotype = tmp_path / "deep_genotype.json"
+  rule = tmp_path / "deep_rule.json"
+  derived_dir = tmp_path / "search"
+  policy_dir = tmp_path / "policy"
+  run_dir = tmp_path / "retrain"
+  for d in (derived_dir, policy_dir, run_dir):
+    d.mkdir()
+  for path in (genotype, rule, derived_dir / "derived.json", policy_dir / "policy.json",
+               run_dir / "retrain.json"):
+    path.write_text(deep)
+  notation_file = tmp_path / "deep_notation.txt"
+  notation_file.write_text("Genotype(normal=" + "-" * 20000 + "1)")
+  long_sum = tmp_path / "long_sum.txt"
+  long_sum.write_text("Genotype(normal=" + "+".join(["1"] * 100000) + ")")
+  nested = "JSON nested too deeply"
+  return {
+      "genotype": (["cost", "--arch", str(genotype)], nested),
+      "derived": (["cost", "--arch", str(derived_dir)], nested),
+      "rule": (["rules", "--rule", str(rule)], nested),
+      "policy": (["transform", "--arch", "DARTS", "--policy", str(policy_dir)], nested),
+      "retrain.json": (["compare", str(run_dir)], nested),
+      "notation": (["cost", "--arch", str(notation_file)], "nested too deeply"),
+      "long sum": (["draw", "--arch", str(long_sum), "--out", str(tmp_path / "x.svg")],
+                   "nested too deeply"),
+  }
+
+
+@pytest.mark.parametrize("kind", ["genotype", "derived", "rule", "policy", "retrain.json",
+                                  "notation", "long sum"])
+def test_input_nested_thousands_of_levels_is_one_line(capsys, tmp_path, kind):
+  argv, needle = _deep_files(tmp_path)[kind]
+  _one_error_line(*_run(capsys, *argv), needle)
+
+
+def test_a_resumed_run_with_a_deeply_nested_config_json(tmp_path):
+  from natjax.train import checkpoints  # pylint: disable=import-outside-toplevel
+  (tmp_path / "config.json").write_text("{" + '"a":{' * DEEP + "}" * (DEEP + 1))
+  with pytest.raises(checkpoints.InputError, match="config.json: JSON nested too deeply"):
+    checkpoints.check_resumable(str(tmp_path), None, frozenset())
+
+
+def test_out_into_missing_folders_creates_them(capsys, tmp_path):
+  svg = tmp_path / "new" / "deeper" / "e.svg"
+  code, out, err = _run(capsys, "draw", "--arch", "ENAS", "--out", str(svg))
+  assert code == 0 and svg.read_text().lstrip().startswith("<?xml"), err
+  report = tmp_path / "made" / "t.json"
+  code, _, err = _run(capsys, "transform", "--arch", "DARTS", "--rule", "nat", "--policy", "init",
+                      "--out", str(report), "--draw", str(tmp_path / "drawings" / "now"))
+  assert code == 0, err
+  assert json.loads(report.read_text())[0]["name"] == "DARTS"
+  assert (tmp_path / "drawings" / "now" / "DARTS.svg").exists()
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["draw", "--arch", "ENAS", "--out", "A_FILE/x.svg"], "A_FILE is a file, not a folder"),
+    (["draw", "--arch", "ENAS", "--out", "A_DIR.svg"], "is an existing directory"),
+    (["transform", "--arch", "DARTS", "--rule", "nat", "--policy", "init", "--out",
+      "A_FILE/sub/t.json"], "A_FILE is a file, not a folder"),
+    (["transform", "--arch", "DARTS", "--rule", "nat", "--policy", "init", "--draw", "A_FILE"],
+     "--draw 'A_FILE': is an existing file, not a directory"),
+    (["search", "--config", "CONFIGS/test.py", "--workdir", "A_FILE"],
+     "work directory 'A_FILE': is an existing file, not a directory"),
+    (["retrain", "--config", "CONFIGS/retrain_digits.py", "--workdir", "A_FILE"],
+     "work directory 'A_FILE': is an existing file, not a directory"),
+    (["search", "--config", "CONFIGS/test.py", "--workdir", "A_FILE/run"],
+     "A_FILE is a file, not a folder"),
+    (["transform", "--arch", "DARTS", "--policy", "gs://bucket/policy"],
+     "gs:// paths are not supported"),
+    (["transform", "--arch", "DARTS", "--rule", "nat", "--policy", "init", "--out",
+      "gs://bucket/t.json"], "gs:// paths are not supported"),
+])
+def test_paths_that_cannot_be_written_are_one_line(capsys, tmp_path, monkeypatch, argv, needle):
+  a_file = tmp_path / "A_FILE"
+  a_file.write_text("not a folder")
+  (tmp_path / "A_DIR.svg").mkdir()
+  monkeypatch.chdir(tmp_path)
+  argv = [a.replace("CONFIGS", os.path.join(REPO, "configs")) for a in argv]
+  _one_error_line(*_run(capsys, *argv), needle)
+  assert a_file.read_text() == "not a folder"
+
+
+@pytest.mark.parametrize("command, config_file", [("search", "test.py"),
+                                                  ("retrain", "retrain_digits.py")])
+def test_a_gs_work_directory_is_refused_not_made_local(capsys, tmp_path, monkeypatch, command,
+                                                        config_file):
+  monkeypatch.chdir(tmp_path)
+  err = _one_error_line(*_run(capsys, command, "--config",
+                              os.path.join(REPO, "configs", config_file), "--workdir",
+                              "gs://bucket/run"), "gs:// paths are not supported")
+  assert "mount the bucket" in err
+  assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("command, config_file, overrides, needle", [
+    ("search", "test.py", ["--config.epochs=0"], "config.epochs must be >= 1"),
+    ("search", "test.py", ["--config.dataset=cifar10", "--config.data_dir=NO_DATA"], "cifar10"),
+    ("search", "test.py", ["--config.derive_archs=DARTZ"], "did you mean 'DARTS'"),
+    ("search", "test.py", ["--config.batch_size=2000"], "larger than the smallest split"),
+    ("retrain", "retrain_digits.py", ["--config.epochs=0"], "config.epochs must be >= 1"),
+    ("retrain", "retrain_digits.py", ["--config.arch=DARTZ"], "did you mean 'DARTS'"),
+    ("retrain", "retrain_cifar10.py", ["--config.data_dir=NO_DATA"], "cifar10"),
+])
+def test_a_failed_run_leaves_no_work_directory(capsys, tmp_path, command, config_file,
+                                               overrides, needle):
+  workdir = tmp_path / "runs" / "new"
+  overrides = [o.replace("NO_DATA", str(tmp_path / "no_data")) for o in overrides]
+  _one_error_line(*_run(capsys, command, "--config", os.path.join(REPO, "configs", config_file),
+                        "--workdir", str(workdir), *overrides), needle)
+  assert os.listdir(tmp_path) == []
+
+
+def test_long_input_is_quoted_short(capsys, tmp_path):
+  long_name = "DARTS_" + "x" * 400
+  err = _one_error_line(*_run(capsys, "cost", "--arch", long_name), "(406 characters)")
+  assert len(err) < 200
+  notation_file = tmp_path / "n.txt"
+  notation_file.write_text("Genotype(normal=[f(" + ", ".join(["'sep_conv_3x3'"] * 40) + ")])")
+  err = _one_error_line(*_run(capsys, "cost", "--arch", str(notation_file)), "characters)")
+  assert len(err) < len(str(notation_file)) + 200
+  json_file = tmp_path / "g.json"
+  json_file.write_text(json.dumps({"normal": [["sep_conv_3x3"] * 100] * 8,
+                                   "normal_concat": [2, 3, 4, 5], "reduce": [],
+                                   "reduce_concat": [2, 3, 4, 5]}))
+  err = _one_error_line(*_run(capsys, "cost", "--arch", str(json_file)), "characters)")
+  assert len(err) < len(str(json_file)) + 200
+  err = _one_error_line(*_run(capsys, "search", "--config", os.path.join(REPO, "configs", "test.py"),
+                              "--workdir", str(tmp_path / "w"), "--config.epochs=" + "x" * 300),
+                        "expected an int")
+  assert len(err) < 200
+
+
+# ----------------------------------------------------------------------------------------------
+# Manners: --version, defaults in every option's help.
+
+
+def test_version(capsys):
+  from importlib import metadata  # pylint: disable=import-outside-toplevel
+  import natjax  # pylint: disable=import-outside-toplevel
+  with pytest.raises(SystemExit) as exit_info:
+    cli.main(["--version"])
+  out = capsys.readouterr().out
+  assert exit_info.value.code == 0
+  assert out.startswith(f"natjax {natjax.__version__} (jax {metadata.version('jax')}, flax ")
+  assert metadata.version("natjax") == natjax.__version__  # setup.py and the package agree
+
+
+def _subparsers():
+  parser = importlib.import_module("natjax.cli.main")._parser()  # pylint: disable=protected-access
+  subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]  # pylint: disable=protected-access
+  return [("natjax", parser)] + list(subs[0].choices.items())
+
+
+def test_every_option_help_shows_its_default():
+  checked = 0
+  for name, parser in _subparsers():
+    formatter = parser._get_formatter()  # pylint: disable=protected-access
+    for action in parser._actions:  # pylint: disable=protected-access
+      if not action.option_strings or action.required or action.default is argparse.SUPPRESS:
+        continue
+      text = formatter._get_help_string(action) % vars(action)  # pylint: disable=protected-access
+      assert "default" in text, f"natjax {name} {action.option_strings[0]}: {text}"
+      checked += 1
+  assert checked >= 15
+  help_text = dict(_subparsers())["transform"].format_help()
+  assert "(default: sample)" in " ".join(help_text.split())
+  assert "(default: off)" in " ".join(dict(_subparsers())["cost"].format_help().split())

@@ -1,6 +1,7 @@
 """Tests for `natjax transform`: JSON output, summary, drawings and one-line errors (exit 2)."""
 
 import json
+import re
 
 import pytest
 
@@ -94,8 +95,8 @@ def _bad_rule_file(tmp_path):
     (["--rule", "nat", "--space", "darts", "--arch", "MobileNetV2"], "conv_1x1"),
     (["--rule", "natpp", "--samples", "0"], "--samples"),
     (["--rule", "natpp", "--policy", "TMP_DIR"], "no policy.json"),
-    (["--policy", "init"], "--rule is required"),
     (["--rule", "natpp", "--arch", "NASNET"], "'sep_conv_7x7' is not in the vocabulary of space"),
+    (["--rule", "natpp", "--out", "TMP_DIR"], "is an existing directory"),
     (["--rule", "natpp", "--space", "enas_pp"], "intermediate nodes"),
 ])
 def test_bad_input_gives_one_line_and_exit_2(capsys, tmp_path, argv, needle):
@@ -152,3 +153,73 @@ def test_mixed_spaces_one_batch_per_space_in_input_order(capsys, tmp_path):
   _, alone_pp = report("DARTS", "ResBlock")
   _, alone_enas = report("ENAS")
   assert mixed[0] == alone_pp[0] and mixed[2] == alone_pp[1] and mixed[1] == alone_enas[0]
+# ----------------------------------------------------------------------------------------------
+# Manners: the default rule, one line per sample, compact or indented --out.
+
+
+@pytest.mark.parametrize("argv, rule, space", [
+    (["--arch", "DARTS"], "nat", "darts"),
+    (["--arch", "ENAS"], "nat", "enas"),
+    (["--arch", "MobileNetV2"], "natpp", "darts_pp"),  # conv_1x1: only in the 13-op space
+    (["--arch", "DARTS", "--space", "darts_pp"], "natpp", "darts_pp"),
+])
+def test_policy_init_without_rule_uses_the_space_default_and_says_so(capsys, tmp_path, argv, rule,
+                                                                     space):
+  paths = [tmp_path / "default.json", tmp_path / "explicit.json"]
+  code, out, err = _run(capsys, "transform", *argv, "--policy", "init", "--samples", "2",
+                        "--out", str(paths[0]))
+  assert code == 0, err
+  assert err == (f"natjax transform: no --rule given: using '{rule}', the default rule of space"
+                 f" '{space}' (nat for darts and enas, natpp for the 13-op spaces)\n")
+  assert out.startswith(f"rule {rule}, space {space},")
+  code, _, err = _run(capsys, "transform", *argv, "--policy", "init", "--samples", "2",
+                      "--rule", rule, "--out", str(paths[1]))
+  assert code == 0 and err == ""
+  assert paths[0].read_text() == paths[1].read_text()  # the same policy, the same samples
+
+
+_ROW = re.compile(r"(\S+) +(\d+) +[\d,]+ -> +([\d,]+) \( *([-+][\d.]+) %\) +[\d.]+ -> +([\d.]+)"
+                  r" \( *[-+][\d.]+ %\) +(\d+) of (\d+) +-?[\d.]+ (True|False) +(True|False)$")
+
+
+def _sample_rows(out):
+  """(name, sample, params after, params change %, MAdds after (M), edges changed, edges) of
+  each sample line."""
+  rows = []
+  for line in out.splitlines()[2:]:
+    if not line.startswith("wrote "):
+      m = _ROW.match(line)
+      assert m, line
+      rows.append((m[1], int(m[2]), int(m[3].replace(",", "")), float(m[4]), float(m[5]),
+                   int(m[6]), int(m[7])))
+  return rows
+
+
+def test_samples_print_one_summary_line_each(capsys, tmp_path):
+  out_path = tmp_path / "t.json"
+  code, out, err = _run(capsys, "transform", "--arch", "DARTS", "--arch", "ResBlock", "--rule",
+                        "natpp", "--policy", "init", "--samples", "4", "--seed", "3", "--out",
+                        str(out_path))
+  assert code == 0, err
+  report = json.loads(out_path.read_text())
+  rows = _sample_rows(out)
+  assert [(r[0], r[1]) for r in rows] == [(n, k) for n in ("DARTS", "ResBlock") for k in range(4)]
+  for row, (entry, k) in zip(rows, [(e, k) for e in report for k in range(4)]):
+    changed = sum(a[0] != b[0] for cell in ("normal", "reduce")  # outputs may be dead: raw JSON
+                  for a, b in zip(entry["input"][cell], entry["outputs"][k][cell]))
+    output, params_in = entry["outputs"][k], entry["input"]["params"]
+    assert row[2:] == (output["params"], round(100.0 * (output["params"] / params_in - 1), 1),
+                       round(output["madds"] / 1e6, 2), changed, 16)
+  assert len({r[2:] for r in rows}) > 2  # the samples differ
+
+
+def test_out_is_compact_unless_indent_is_given(capsys, tmp_path):
+  compact, indented = tmp_path / "c.json", tmp_path / "i.json"
+  args = ["transform", "--arch", "DARTS", "--rule", "nat", "--policy", "init", "--samples", "2"]
+  assert _run(capsys, *args, "--out", str(compact))[0] == 0
+  assert _run(capsys, *args, "--out", str(indented), "--indent", "2")[0] == 0
+  report = json.loads(compact.read_text())
+  assert compact.read_text() == json.dumps(report, separators=(",", ":")) + "\n"
+  assert indented.read_text() == json.dumps(report, indent=2) + "\n"
+  code, _, err = _run(capsys, *args, "--indent", "2")
+  assert code == 2 and "--indent applies to the --out file" in err

@@ -187,7 +187,7 @@ def test_row_empty_after_dropping_outputs_outside_space():
 
 def test_empty_file(tmp_path):
   path = _write(tmp_path, "  \n")
-  with pytest.raises(InputError, match=r"rule.json is empty"):
+  with pytest.raises(InputError, match=r"rule.json: file is empty"):
     rules.load_rule_json(path)
 
 

@@ -1,0 +1,167 @@
+"""Every command quoted in README.md's ```bash blocks runs here, in README order.
+
+The commands are read from the README itself, split into steps at ` && `, and run from a fresh
+directory that links the repository's configs/ and tests/, so relative paths such as
+`runs/quickstart` resolve as they do for a user. `natjax ...` steps run in this process through
+`natjax.cli.main` (the console script's function); other steps run in a shell.
+
+Commands whose full form takes minutes to days, or needs what a test machine lacks, are changed by
+the explicit tables below, each entry with its reason; every entry must still occur in the README,
+so a table cannot outlive the text it changes. The README's first two blocks (install + quickstart,
+and the test suite) also run verbatim in CI (`.ci/run`, on a fresh clone).
+
+  SUBSTITUTIONS  README text -> what runs instead (a smaller config, the same code path).
+  SKIPPED        steps that make the environment this test already runs in.
+  TFDS           data preparation, which needs TensorFlow and the network (or ImageNet's tar
+                 files): not run; each must equal the command natjax itself prints when the
+                 dataset is missing (`natjax.data.tfds.prepare_command`).
+
+The search directory that later commands need (`runs/quickstart`) is the one the first block's
+search writes (a module-scoped fixture).
+"""
+
+import contextlib
+import os
+import re
+import shlex
+import subprocess
+import sys
+
+import pytest
+
+from natjax import cli
+from natjax.data import tfds
+
+REPO = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+README = os.path.join(REPO, "README.md")
+
+# One epoch of two steps of a C=4, 3-cell network: compiles and runs the retraining path.
+_TINY_RETRAIN = ("--config.epochs=1 --config.max_steps_per_epoch=2 --config.channels=4"
+                 " --config.num_cells=3 --config.progress=false")
+SUBSTITUTIONS = {
+    "configs/quickstart.py": (
+        "configs/test.py",
+        "the quickstart search takes about 6 minutes; configs/test.py runs the same loop, derivation"
+        " and policy export in about a minute"),
+    "python -m pytest tests -q -n 2": (
+        f"{sys.executable} -m pytest tests -q -n 0 --collect-only",
+        "the suite cannot run inside itself: collected only (every test module imports)"),
+    "--config configs/retrain_digits.py": (
+        f"--config configs/retrain_digits.py {_TINY_RETRAIN}",
+        "15 epochs: one epoch of two steps at C=4, 3 cells"),
+    "--config configs/retrain_cifar10.py": (
+        "--config configs/retrain_cifar10.py --config.dataset=digits --config.auxiliary=false"
+        f" --config.cutout_size=0 --config.batch_size=64 --config.eval_batch_size=100 {_TINY_RETRAIN}",
+        "600 epochs on CIFAR-10 (not prepared on a test machine, days on a GPU): the same config"
+        " on the digits shipped with scikit-learn, tiny"),
+}
+SKIPPED = {
+    "python3 -m venv .venv": "this test runs inside the installed environment",
+    ". .venv/bin/activate": "this test runs inside the installed environment",
+    "pip install -e '.[test]'": "this test runs inside the installed environment",
+    "pip install tensorflow": "needs the network; TensorFlow only prepares data (TFDS below)",
+}
+TFDS = {"tfds build cifar10": "cifar10", "tfds build imagenet2012": "imagenet2012"}
+TFDS_DATA_DIR = "~/tensorflow_datasets"
+
+
+def bash_blocks(text):
+  """The ```bash blocks of a Markdown text: lists of commands (continuation lines joined)."""
+  blocks = re.findall(r"^```bash\n(.*?)^```", text, flags=re.S | re.M)
+  return [[c.strip() for c in block.replace("\\\n", " ").splitlines() if c.strip()]
+          for block in blocks]
+
+
+def steps(command):
+  """A command's steps: the parts between ` && `."""
+  return [s.strip() for s in command.split(" && ")]
+
+
+def substituted(step):
+  for text, (replacement, _) in SUBSTITUTIONS.items():
+    step = step.replace(text, replacement)
+  return step
+
+
+def run_step(step):
+  """Runs one (substituted) step from the current directory; returns (exit code, output)."""
+  if step.startswith("natjax "):
+    try:
+      return cli.main(shlex.split(step)[1:]), ""
+    except SystemExit as exit_info:  # argparse: a bad flag
+      return exit_info.code, ""
+  proc = subprocess.run(["bash", "-c", step], capture_output=True, text=True, check=False,
+                        env={**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep
+                             + os.environ["PATH"]})
+  return proc.returncode, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+
+def _blocks():
+  with open(README, encoding="utf-8") as f:
+    return bash_blocks(f.read())
+
+
+BLOCKS = _blocks()
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+  """A fresh directory with configs/ and tests/ linked, after the README's first block ran there
+  (the quickstart search, substituted): later commands find runs/quickstart in it."""
+  root = tmp_path_factory.mktemp("readme")
+  for name in ("configs", "tests"):
+    os.symlink(os.path.join(REPO, name), root / name)
+  with contextlib.chdir(root):
+    for command in BLOCKS[0]:
+      _run_command(command)
+  return root
+
+
+def _run_command(command):
+  for step in steps(command):
+    if step in SKIPPED:
+      continue
+    if any(step.startswith(prefix) for prefix in TFDS):
+      continue  # test_data_preparation_commands
+    code, output = run_step(substituted(step))
+    assert code == 0, f"README command failed ({code}): {substituted(step)}\n{output}"
+
+
+def test_the_tables_match_the_readme():
+  with open(README, encoding="utf-8") as f:
+    text = f.read()
+  for entry in list(SUBSTITUTIONS) + list(SKIPPED) + list(TFDS):
+    assert entry in text, f"table entry no longer in README.md: {entry}"
+  assert len(BLOCKS) >= 7
+  for block in BLOCKS:
+    for command in block:
+      for step in steps(command):
+        known = (step in SKIPPED or any(step.startswith(p) for p in TFDS)
+                 or step.startswith(("natjax ", "python ")))
+        assert known, f"README step that this test does not know how to run: {step}"
+
+
+def test_every_readme_command_runs(workspace):
+  """The blocks after the first, in README order (one test: later blocks read what earlier ones
+  wrote, and a distributed run must not repeat the search on two workers)."""
+  run = workspace / "runs" / "quickstart"
+  for name in ("derived.json", "summary.json", "DARTS.svg", "policy/policy.json", "config.json"):
+    assert (run / name).exists(), name
+  with contextlib.chdir(workspace):
+    for block in BLOCKS[1:]:
+      for command in block:
+        _run_command(command)
+  assert (run / "transformed.json").exists()
+  assert (workspace / "out" / "init.json").exists()
+  for name in ("retrain_digits", "darts_c10", "nat_darts_c10"):
+    assert (workspace / "runs" / name / "retrain.json").exists(), name
+  assert (workspace / "compare.png").exists()
+
+
+def test_data_preparation_commands():
+  commands = [step for block in BLOCKS for command in block for step in steps(command)
+              if any(step.startswith(p) for p in TFDS)]
+  assert len(commands) == len(TFDS)
+  for command in commands:
+    name = next(TFDS[p] for p in TFDS if command.startswith(p))
+    assert command == tfds.prepare_command(name, TFDS_DATA_DIR)
