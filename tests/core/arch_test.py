@@ -211,4 +211,4 @@ def test_error_messages_quote_at_most_80_characters():
   long_edge = ("sep_conv_3x3", 0, 2, "x" * 400)
   with pytest.raises(InputError) as err:
     _bad(normal=_edit(genotypes.DARTS.normal, 0, long_edge))
-  assert len(str(err.value)) < 200 and str(err.value).endswith("...")
+  assert len(str(err.value)) < 200 and str(err.value).endswith("... (426 characters)")
