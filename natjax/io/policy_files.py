@@ -274,16 +274,17 @@ def load_policy(directory: str) -> PolicyCheckpoint:
   params_dir = os.path.join(directory, POLICY_PARAMS)
   if not os.path.isdir(params_dir):
     raise InputError(f"{params_dir}: missing (the policy parameters)")
+  checkpoint_dir = os.path.abspath(params_dir)  # orbax reads no tree from a relative path
   with _orbax() as checkpointer:
     try:
-      stored = checkpointer.metadata(params_dir).item_metadata.tree
+      stored = checkpointer.metadata(checkpoint_dir).item_metadata.tree
     except Exception as err:  # pylint: disable=broad-except
       # orbax raises many types for a damaged directory; the user needs the path.
       raise InputError(f"{params_dir}: not a readable orbax checkpoint"
                        f" ({type(err).__name__})") from None
     _check_params(_leaf_shapes(stored), _leaf_shapes(abstract), f"{params_dir}: ")
     try:
-      params = checkpointer.restore(params_dir, args=ocp.args.StandardRestore(abstract))
+      params = checkpointer.restore(checkpoint_dir, args=ocp.args.StandardRestore(abstract))
     except Exception as err:  # pylint: disable=broad-except
       raise InputError(f"{params_dir}: cannot restore the parameters"
                        f" ({type(err).__name__})") from None
