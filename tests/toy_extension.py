@@ -1,54 +1,37 @@
-"""A toy research fork: a new op family ('channel_scale'), one op of it and one new op of an existing
-family ('sep_conv_1x1', an op of the NAT++ code that natjax does not register), a small space of
-them and a few built-in ops, and a rule over that space.
+"""The extension tests' research fork: examples/fork's grouped convolutions (a new op family, two
+ops of it, the space 'grouped' and the rule 'grouping'), plus a new op of an existing family
+('sep_conv_1x1', an op of the NAT++ code that natjax does not register) and a small loose-end
+space 'toy' that mixes the new ops with built-in ones.
 
-Importing this module registers nothing: tests register its entries for a while
-(`natjax.core.extend.temporary(**ENTRIES)`), and toy_fork.py registers them for good, as a fork
-module named by `natjax --imports` does.
+Importing this module registers nothing: tests register ENTRIES for a while
+(`natjax.core.extend.temporary(**ENTRIES)`). The fork's definitions come from
+examples/fork/grouped_conv.py loaded as a plain module, because importing the package
+`examples.fork` registers them for good, and other tests in the same process would then see (and
+collect parameters over) its entries.
 """
 
-import jax
+import importlib.util
+import os
 
-from natjax.core.families import OpFamily
 from natjax.core.ops import OpSpec
-from natjax.core.rules import Rule
 from natjax.core.spaces import SearchSpace
-from natjax.kernels import conv
-from natjax.kernels.initializers import conv_weight
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _scale_init(spec, c, stride, norm):
-  bn, stats = norm.init(c)
-  return {"dw": conv_weight((1, 1, c), 1), **bn}, stats
+def _load_module(name, path):
+  spec = importlib.util.spec_from_file_location(name, path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
 
 
-def _scale_apply(params, stats, x, spec, stride, impl, norm):
-  """ReLU -> per-channel scale (a 1x1 depthwise conv, stride s) -> BN."""
-  y = conv.depthwise_conv(jax.nn.relu(x), params["dw"], stride, 1, impl)
-  return norm(params, stats, y)
+fork = _load_module("natjax_test_fork_grouped_conv",
+                    os.path.join(REPO, "examples", "fork", "grouped_conv.py"))
 
-
-def _scale_cost(spec, c, h_out, w_out, stride):
-  return c + 2 * c, c * h_out * w_out  # the scales and BN's affine; one multiply per output
-
-
-def _scale_reference(spec, c, hw):
-  return c, c * hw
-
-
-CHANNEL_SCALE = OpFamily("channel_scale", _scale_init, _scale_apply, _scale_cost,
-                         _scale_reference, kernel=False)
-OPS = (OpSpec("channel_scale", "channel_scale"), OpSpec("sep_conv_1x1", "sep_conv", 1))
-SPACE = SearchSpace("toy", ("sep_conv_1x1", "channel_scale", "sep_conv_3x3", "max_pool_3x3",
-                            "skip_connect", "null"), num_nodes=2, output="loose_end")
-
-
-def _prune_row(op):
-  if op in ("skip_connect", "null"):
-    return ("skip_connect", "null")
-  return (op, "skip_connect", "null")
-
-
-RULE = Rule("toy_prune", {op: _prune_row(op) for op in SPACE.ops},
-            frozenset({("null", "skip_connect")}), "mask")
-ENTRIES = {"families": [CHANNEL_SCALE], "ops": list(OPS), "spaces": [SPACE], "rules": [RULE]}
+SEP_CONV_1X1 = OpSpec("sep_conv_1x1", "sep_conv", 1)
+NEW_OPS = tuple(op.name for op in fork.OPS) + (SEP_CONV_1X1.name,)
+SPACE = SearchSpace("toy", NEW_OPS + ("sep_conv_3x3", "max_pool_3x3", "skip_connect", "null"),
+                    num_nodes=2, output="loose_end")
+ENTRIES = {"families": [fork.GROUP_CONV], "ops": list(fork.OPS) + [SEP_CONV_1X1],
+           "spaces": [fork.SPACE, SPACE], "rules": [fork.RULE]}

@@ -1,10 +1,12 @@
 """Registration for a while: `temporary` registers op families, ops, search spaces and transition
 rules, and removes them again on exit (tests, notebooks, a fork trying an idea).
 
-  with extend.temporary(families=[SCALE], ops=[OpSpec('scale', 'channel_scale')],
-                        spaces=[SearchSpace('mine', ('scale', 'skip_connect', 'null'), 2,
+  with extend.temporary(families=[GROUP_CONV], ops=[OpSpec('group_conv_3x3', 'group_conv', 3)],
+                        spaces=[SearchSpace('mine', ('group_conv_3x3', 'skip_connect', 'null'), 2,
                                             'fully_concat')]):
     ...  # everything natjax does sees them; afterwards nothing does
+
+(GROUP_CONV: the op family of examples/fork/grouped_conv.py, whose ENTRIES are these arguments.)
 
 Entries are registered in dependency order (families, ops, spaces, rules), each validated as the
 permanent `register_*` functions do, and removed in reverse order, also when the body raises. A

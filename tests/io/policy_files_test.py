@@ -76,9 +76,10 @@ def test_cli_with_an_export_matches_the_in_memory_params(capsys, tmp_path, rule,
       assert got["log_prob"] == pytest.approx(float(want.log_prob[b, k]), rel=1e-6)
 
 
-def test_load_restores_the_policy_and_accepts_a_work_directory(tmp_path):
+def test_load_restores_the_policy_and_accepts_a_work_directory(tmp_path, monkeypatch):
   directory, params = _export(tmp_path, name="work/policy", self_loops=True)
-  for where in (directory, str(tmp_path / "work")):
+  monkeypatch.chdir(tmp_path)
+  for where in (directory, str(tmp_path / "work"), "work", os.path.join("work", "policy")):
     ckpt = policy_files.load_policy(where)
     _leaves_equal(ckpt.params, params)
     for leaf in jax.tree_util.tree_leaves(ckpt.params):

@@ -1,0 +1,1 @@
+"""Examples that use natjax from outside the package (`examples.fork`: a research fork)."""
