@@ -16,6 +16,10 @@ and the test suite) also run verbatim in CI (`.ci/run`, on a fresh clone).
                  files): not run; each must equal the command natjax itself prints when the
                  dataset is missing (`natjax.data.tfds.prepare_command`).
 
+Commands quoted in the README's prose run too (INLINE_RUN, after the blocks, some in a smaller
+form with its reason), or are listed as fragments (INLINE_FRAGMENTS: a command's name, a synopsis,
+an install); a prose command in neither table fails the test.
+
 The search directory that later commands need (`runs/quickstart`) is the one the first block's
 search writes (a module-scoped fixture).
 """
@@ -65,7 +69,54 @@ SKIPPED = {
     "pip install -c constraints/lock.txt '.[cuda12,tfds]'": "needs an NVIDIA GPU",
 }
 TFDS = {"tfds build cifar10": "cifar10", "tfds build imagenet2012": "imagenet2012"}
+
+# Commands quoted inside the README's prose (`...` spans starting with natjax, python, pip or
+# bash). Each is run (as written, or in the smaller form given with its reason) after the blocks,
+# from the same directory, or is listed as a fragment: a command's name or synopsis that prose
+# refers to, whose runnable form is in a block, or an install that makes an environment.
+INLINE_RUN = {
+    "natjax archs": ("natjax archs", ""),
+    "natjax cost --arch PC_DARTS_IMAGENET --network imagenet --convention ptflops": (
+        "natjax cost --arch PC_DARTS_IMAGENET --network imagenet --convention ptflops", ""),
+    "python bench/transform.py": (
+        "python bench/transform.py --max-batch 16 --repeats 1",
+        "batches up to 65,536 with 5 repeats: batches 1 and 16, one repeat"),
+    "python bench/ops.py --ops <the 9 'darts' ops> --stride 1": (
+        "python bench/ops.py --ops sep_conv_3x3,max_pool_3x3,skip_connect --stride 1 --channels 4"
+        " --hw 8 --batch 2 --repeats 1",
+        "9 ops at C=20, 32x32, batch 64: 3 of them, tiny"),
+    "python bench/nat_claim.py runs/quickstart": (
+        f"python bench/nat_claim.py runs/quickstart --seeds 1 --random-inputs 0 {_TINY_RETRAIN}",
+        "30 minutes of retraining: one seed, no random inputs, the tiny retraining above"),
+    "python bench/edge_moves.py runs/quickstart": (
+        "python bench/edge_moves.py runs/quickstart --archs 2", "100 random inputs: 2"),
+}
+INLINE_FRAGMENTS = {
+    "pip install .": "an install (the base install: CI's second Python runs it)",
+    "pip install -c constraints/lock.txt": "part of the install command in the first block",
+    "bash constraints/update.sh": "regenerates the lock files with uv from the package index",
+    "pip install -c constraints/lowest.txt -e '.[test]'": "an install into a fresh environment",
+    "pip install 'natjax[tfds]'": "an install (the tfds extra; the test extra holds it)",
+    "natjax retrain": "a command's name; its runs are in the Retraining blocks",
+    "natjax compare": "a command's name; it runs in the Retraining block",
+    "natjax search": "a command's name; it runs in the first block",
+    "natjax search --config CONFIG --workdir DIR [--config.FIELD=VALUE ...]": "a synopsis",
+    "natjax transform": "a command's name; it runs in the Command line blocks",
+    "natjax transform --policy": "a command's name; it runs in the Command line blocks",
+    "natjax transform --policy DIR": "a synopsis; the trained form runs in a block",
+    "natjax transform --policy init": "a synopsis; it runs in the Command line blocks",
+    "natjax COMMAND --help": "a synopsis",
+    "natjax export --form darts": "an option's name; export runs in the Command line blocks",
+    "natjax cost --convention": "an option's name",
+}
 TFDS_DATA_DIR = "~/tensorflow_datasets"
+
+
+def inline_commands(text):
+  """The commands quoted in a Markdown text's prose (outside fenced blocks), line breaks joined."""
+  prose = re.sub(r"^```.*?^```", "", text, flags=re.S | re.M)
+  spans = re.findall(r"`((?:natjax|python|pip|bash) [^`]*)`", prose)
+  return list(dict.fromkeys(" ".join(span.split()) for span in spans))
 
 
 def bash_blocks(text):
@@ -112,7 +163,7 @@ def workspace(tmp_path_factory):
   """A fresh directory with configs/ and tests/ linked, after the README's first block ran there
   (the quickstart search, substituted): later commands find runs/quickstart in it."""
   root = tmp_path_factory.mktemp("readme")
-  for name in ("configs", "tests"):
+  for name in ("configs", "tests", "bench"):
     os.symlink(os.path.join(REPO, name), root / name)
   with contextlib.chdir(root):
     for command in BLOCKS[0]:
@@ -159,6 +210,24 @@ def test_every_readme_command_runs(workspace):
   for name in ("retrain_digits", "darts_c10", "nat_darts_c10"):
     assert (workspace / "runs" / name / "retrain.json").exists(), name
   assert (workspace / "compare.png").exists()
+
+
+def test_every_command_in_the_prose_is_run_or_a_fragment():
+  with open(README, encoding="utf-8") as f:
+    found = inline_commands(f.read())
+  unknown = [c for c in found if c not in INLINE_RUN and c not in INLINE_FRAGMENTS]
+  assert not unknown, f"README commands this test does not know: {unknown}"
+  stale = [c for c in list(INLINE_RUN) + list(INLINE_FRAGMENTS) if c not in found]
+  assert not stale, f"table entries no longer in README.md's prose: {stale}"
+
+
+def test_the_commands_in_the_prose_run(workspace):
+  """After the blocks' search (the fixture): each prose command, in its runnable form."""
+  with contextlib.chdir(workspace):
+    for command, _ in INLINE_RUN.values():
+      code, output = run_step(command.replace("python ", f"{sys.executable} ", 1))
+      assert code == 0, f"README command failed ({code}): {command}\n{output}"
+  assert (workspace / "runs" / "quickstart" / "nat_claim").is_dir()
 
 
 def test_data_preparation_commands():

@@ -16,7 +16,7 @@ import os
 from natjax.core.ops import OpSpec
 from natjax.core.spaces import SearchSpace
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
 
 
 def _load_module(name, path):
