@@ -96,12 +96,30 @@ def parse_json(text: str, where: str) -> Any:
     InputError: malformed JSON (line and column), or nesting too deep for the parser.
   """
   try:
-    return json.loads(text)
+    value = json.loads(text)
   except json.JSONDecodeError as err:
     raise InputError(f"{where}: malformed JSON at line {err.lineno}, column {err.colno}:"
                      f" {err.msg}") from None
   except RecursionError:
-    raise InputError(f"{where}: JSON nested too deeply (thousands of levels) to read") from None
+    raise InputError(f"{where}: JSON nested too deeply (more than {MAX_JSON_DEPTH} levels) to"
+                     " read") from None
+  if _depth(value) > MAX_JSON_DEPTH:  # Newer Pythons parse it; nothing natjax reads is this deep.
+    raise InputError(f"{where}: JSON nested too deeply (more than {MAX_JSON_DEPTH} levels) to read")
+  return value
+
+
+MAX_JSON_DEPTH = 100
+
+
+def _depth(value: Any) -> int:
+  """Nesting depth of parsed JSON, without recursion."""
+  deepest, stack = 0, [(value, 1)]
+  while stack:
+    item, depth = stack.pop()
+    if isinstance(item, (list, dict)):
+      deepest = max(deepest, depth)
+      stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
+  return deepest
 
 
 def read_json(path: Any, what: str = "") -> Any:

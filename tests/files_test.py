@@ -35,7 +35,8 @@ def test_json_nested_thousands_of_levels_is_one_line(tmp_path, text, where):
   path.write_text(text)
   with pytest.raises(InputError) as err:
     files.read_json(path, "rule file")
-  assert _one_line(err) == f"rule file {path}: JSON nested too deeply (thousands of levels) to read"
+  assert _one_line(err) == (f"rule file {path}: JSON nested too deeply (more than"
+                            f" {files.MAX_JSON_DEPTH} levels) to read")
 
 
 @pytest.mark.parametrize("content, message", [
