@@ -75,16 +75,14 @@ def write_archs(named: Dict[str, Genotype], path: str, form: str = "natjax") -> 
   else:
     text = json.dumps([{"name": n, **genotype_to_json(g, form)} for n, g in named.items()],
                       indent=1)
-  with open(path, "w", encoding="utf-8") as f:
-    f.write(text)
+  files.write_text(path, text)
 
 
 def _derived_entries(path: str) -> Optional[List[Dict[str, Any]]]:
   """The entries of a search's derived.json, or None when `path` is another kind of file."""
   try:
-    with open(path, encoding="utf-8") as f:
-      obj = json.loads(f.read())
-  except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+    obj = files.read_json(path)
+  except InputError:
     return None  # read_archs reports what is wrong with it
   if (isinstance(obj, list) and obj and
       all(isinstance(e, dict) and "name" in e and isinstance(e.get("output"), dict)
@@ -96,10 +94,10 @@ def _derived_entries(path: str) -> Optional[List[Dict[str, Any]]]:
 def _search_rule(derived_path: str) -> Optional[str]:
   """The rule of the search that wrote `derived_path`, from its config.json when present."""
   try:
-    with open(os.path.join(os.path.dirname(derived_path), CONFIG_FILE), encoding="utf-8") as f:
-      rule = json.load(f).get("rule")
-  except (OSError, ValueError, AttributeError, RecursionError):
+    config = files.read_json(os.path.join(os.path.dirname(derived_path), CONFIG_FILE))
+  except InputError:
     return None
+  rule = config.get("rule") if isinstance(config, dict) else None
   return rule if isinstance(rule, str) else None
 
 

@@ -14,7 +14,6 @@ finished search for analyses after the run.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from typing import Any, Dict, List, NamedTuple, Tuple
@@ -316,13 +315,9 @@ def restore(workdir: str) -> Restored:
   Raises:
     InputError: no config.json or checkpoint in `workdir`, or a checkpoint that does not fit.
   """
-  workdir = os.path.abspath(workdir)
-  path = os.path.join(workdir, CONFIG_FILE)
-  try:
-    with open(path, encoding="utf-8") as f:
-      config = ml_collections.ConfigDict(json.load(f))
-  except (OSError, ValueError) as e:
-    raise InputError(f"{path}: cannot read the config of a natjax search ({e})") from None
+  workdir = files.local_path(workdir, "search directory")
+  config = ml_collections.ConfigDict(
+      files.read_json(os.path.join(workdir, CONFIG_FILE), "config of a natjax search"))
   registry.import_modules(config.imports)
   dataset = data.load(config.dataset, config.data_dir, split_seed=config.split_seed,
                       w_fraction=config.w_fraction)
