@@ -26,9 +26,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
-from typing import Any, Dict, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, NamedTuple, Optional, Sequence, Union
 
 import jax
 import numpy as np
@@ -38,6 +37,7 @@ from natjax import files, registry
 from natjax.core import rules, spaces
 from natjax.nn import policy
 from natjax.errors import InputError, closest, quote
+from natjax.io import orbax_files
 
 POLICY_FORMAT = 1
 POLICY_FILE = "policy.json"
@@ -67,14 +67,8 @@ class PolicyCheckpoint(NamedTuple):
 def _orbax() -> Any:
   """A synchronous orbax checkpointer with its absl warnings muted (a damaged directory is
   reported by the caller in one line)."""
-  absl_logger = logging.getLogger("absl")
-  level = absl_logger.level
-  absl_logger.setLevel(logging.ERROR)
-  try:
-    with ocp.Checkpointer(ocp.StandardCheckpointHandler()) as checkpointer:
-      yield checkpointer
-  finally:
-    absl_logger.setLevel(level)
+  with orbax_files.quiet_absl(), ocp.Checkpointer(ocp.StandardCheckpointHandler()) as checkpointer:
+    yield checkpointer
 
 
 def _rule_json(rule: Union[str, Dict[str, Any], rules.Rule]) -> Union[str, Dict[str, Any]]:
@@ -93,31 +87,19 @@ def _rule_json(rule: Union[str, Dict[str, Any], rules.Rule]) -> Union[str, Dict[
   return json.loads(rules.format_rule(rule, as_json=True))
 
 
-def _path_name(path: Tuple[Any, ...]) -> str:
-  """'params/gcn1/weight' for a tree path of dict keys (indices for sequences)."""
-  return "/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path)
-
-
-def _leaf_shapes(tree: Any) -> Dict[str, Tuple[Tuple[int, ...], str]]:
-  """path name -> (shape, dtype name) of every array leaf of a tree (arrays or metadata)."""
-  leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
-  return {_path_name(p): (tuple(x.shape), np.dtype(x.dtype).name) for p, x in leaves}
-
-
-def _check_params(found: Dict[str, Tuple[Tuple[int, ...], str]],
-                  wanted: Dict[str, Tuple[Tuple[int, ...], str]], where: str) -> None:
+def _check_params(found: orbax_files.Leaves, wanted: orbax_files.Leaves, where: str) -> None:
   """Raises an InputError naming the first parameter missing, unexpected or of the wrong shape."""
-  for name in sorted(wanted):
-    if name not in found:
-      raise InputError(f"{where}parameter '{name}' is missing{closest(name, found)}")
-  for name in sorted(found):
-    if name not in wanted:
-      raise InputError(f"{where}unexpected parameter '{name}'{closest(name, wanted)}")
-  for name in sorted(wanted):
-    if found[name] != wanted[name]:
-      (shape, dtype), (want_shape, want_dtype) = found[name], wanted[name]
-      raise InputError(f"{where}parameter '{name}' is {dtype}{list(shape)}; the policy needs"
-                       f" {want_dtype}{list(want_shape)}")
+  mismatch = orbax_files.first_mismatch(found, wanted)
+  if mismatch is None:
+    return
+  kind, name = mismatch
+  if kind == "missing":
+    raise InputError(f"{where}parameter '{name}' is missing{closest(name, found)}")
+  if kind == "unexpected":
+    raise InputError(f"{where}unexpected parameter '{name}'{closest(name, wanted)}")
+  (shape, dtype), (want_shape, want_dtype) = found[name], wanted[name]
+  raise InputError(f"{where}parameter '{name}' is {dtype}{list(shape)}; the policy needs"
+                   f" {want_dtype}{list(want_shape)}")
 
 
 def _abstract_params(pol: policy.Policy) -> Any:
@@ -156,7 +138,8 @@ def save_policy(directory: str, params: Any, *, space: Union[str, spaces.SearchS
   rule_obj = (rules.get_rule(rule_entry) if isinstance(rule_entry, str)
               else rules.rule_from_dict(rule_entry, rule_entry["name"]))
   pol = policy.for_rule(rule_obj, space, released_quirk, self_loops)
-  _check_params(_leaf_shapes(params), _leaf_shapes(_abstract_params(pol)), "save_policy: ")
+  _check_params(orbax_files.leaf_shapes(params),
+                orbax_files.leaf_shapes(_abstract_params(pol)), "save_policy: ")
   directory = files.output_dir(directory, "policy directory")
   with _orbax() as checkpointer:
     checkpointer.save(os.path.join(directory, POLICY_PARAMS), args=ocp.args.StandardSave(params),
@@ -275,7 +258,8 @@ def load_policy(directory: str) -> PolicyCheckpoint:
       # orbax raises many types for a damaged directory; the user needs the path.
       raise InputError(f"{params_dir}: not a readable orbax checkpoint"
                        f" ({type(err).__name__})") from None
-    _check_params(_leaf_shapes(stored), _leaf_shapes(abstract), f"{params_dir}: ")
+    _check_params(orbax_files.leaf_shapes(stored), orbax_files.leaf_shapes(abstract),
+                  f"{params_dir}: ")
     try:
       params = checkpointer.restore(params_path, args=ocp.args.StandardRestore(abstract))
     except Exception as err:  # pylint: disable=broad-except

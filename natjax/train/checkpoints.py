@@ -8,19 +8,17 @@ with the current one, naming the first field that does not.
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import os
 import signal
 import threading
-from typing import Any, Dict, Tuple
+from typing import Any, Tuple
 
 import jax
-import numpy as np
 import orbax.checkpoint as ocp
 
 from natjax import files
 from natjax.errors import InputError, closest, quote
+from natjax.io import orbax_files
 from natjax.io.json_files import CONFIG_FILE, config_json, write_json
 
 STATE_DIR = "checkpoints"
@@ -39,7 +37,7 @@ class StateCheckpointer:
     self.directory = os.path.join(os.path.abspath(workdir), STATE_DIR)
     options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True,
                                            enable_async_checkpointing=False)
-    with _quiet_absl():
+    with orbax_files.quiet_absl():
       self._manager = ocp.CheckpointManager(self.directory, options=options,
                                             item_handlers=ocp.StandardCheckpointHandler())
 
@@ -49,7 +47,7 @@ class StateCheckpointer:
 
   def save(self, step: int, state: Any) -> None:
     """Writes `state` as step `step` (replacing an existing save of that step)."""
-    with _quiet_absl():
+    with orbax_files.quiet_absl():
       if step in self._manager.all_steps():
         self._manager.delete(step)
       self._manager.save(step, args=ocp.args.StandardSave(state), force=True)
@@ -71,16 +69,17 @@ class StateCheckpointer:
     where = f"checkpoint {os.path.join(self.directory, str(step))}: "
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
     try:
-      with _quiet_absl():
+      with orbax_files.quiet_absl():
         stored = self._manager.item_metadata(step)
     except Exception as e:  # orbax raises many kinds on damaged files.
       raise InputError(f"{where}cannot be read ({type(e).__name__}: {_first_line(e)}); delete"
                        " it to resume from an older one, or use a new --workdir") from None
     if stored is None:
       raise InputError(f"{where}holds no state metadata; delete it or use a new --workdir")
-    _check_state(_state_fields(_as_tree(stored)), _state_fields(abstract), where)
+    _check_state(orbax_files.leaf_shapes(_as_tree(stored)), orbax_files.leaf_shapes(abstract),
+                 where)
     try:
-      with _quiet_absl():
+      with orbax_files.quiet_absl():
         return self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
     except Exception as e:
       raise InputError(f"{where}cannot be restored ({type(e).__name__}: {_first_line(e)});"
@@ -101,41 +100,21 @@ def _as_tree(metadata: Any) -> Any:
   return jax.tree.map(lambda m: m, tree)
 
 
-def _state_fields(tree: Any) -> Dict[str, Tuple[Tuple[int, ...], str]]:
-  """'w_params/cells/0/pre0/w' -> (shape, dtype) for every leaf (NamedTuple fields by name)."""
-  def name(path):
-    return "/".join(str(getattr(k, "name", getattr(k, "key", getattr(k, "idx", k)))) for k in path)
-  leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
-  return {name(p): (tuple(x.shape), np.dtype(x.dtype).name) for p, x in leaves}
-
-
-def _check_state(found: Dict[str, Tuple[Tuple[int, ...], str]],
-                 wanted: Dict[str, Tuple[Tuple[int, ...], str]], where: str) -> None:
+def _check_state(found: orbax_files.Leaves, wanted: orbax_files.Leaves, where: str) -> None:
   """Raises an InputError naming the first state field missing, unexpected or reshaped."""
-  for name in sorted(wanted):
-    if name not in found:
-      raise InputError(f"{where}field '{name}' is missing{closest(name, found)}: it was written"
-                       " by another configuration; use a new --workdir")
-  for name in sorted(found):
-    if name not in wanted:
-      raise InputError(f"{where}has a field '{name}' this configuration does not have; it was"
-                       " written by another configuration; use a new --workdir")
-  for name in sorted(wanted):
-    if found[name] != wanted[name]:
-      (shape, dtype), (want_shape, want_dtype) = found[name], wanted[name]
-      raise InputError(f"{where}field '{name}' is {dtype}{list(shape)} but this configuration"
-                       f" needs {want_dtype}{list(want_shape)}; use a new --workdir")
-
-
-@contextlib.contextmanager
-def _quiet_absl() -> Any:
-  absl_logger = logging.getLogger("absl")
-  level = absl_logger.level
-  absl_logger.setLevel(logging.ERROR)
-  try:
-    yield
-  finally:
-    absl_logger.setLevel(level)
+  mismatch = orbax_files.first_mismatch(found, wanted)
+  if mismatch is None:
+    return
+  kind, name = mismatch
+  if kind == "missing":
+    raise InputError(f"{where}field '{name}' is missing{closest(name, found)}: it was written"
+                     " by another configuration; use a new --workdir")
+  if kind == "unexpected":
+    raise InputError(f"{where}has a field '{name}' this configuration does not have; it was"
+                     " written by another configuration; use a new --workdir")
+  (shape, dtype), (want_shape, want_dtype) = found[name], wanted[name]
+  raise InputError(f"{where}field '{name}' is {dtype}{list(shape)} but this configuration"
+                   f" needs {want_dtype}{list(want_shape)}; use a new --workdir")
 
 
 class Preemption:
