@@ -291,6 +291,16 @@ def _version() -> str:
           f" {'.'.join(map(str, sys.version_info[:3]))})")
 
 
+def _add_arch_inputs(parser: argparse.ArgumentParser) -> None:
+  """--arch and --archs-file, both repeatable, as every command reading architectures takes them
+  (resolved together by `_archs`)."""
+  parser.add_argument("--arch", action="append",
+                      help="built-in name or published cell (natjax archs), genotype file,"
+                      " FILE:NAME or a search's derived.json[:NAME] (repeat)")
+  parser.add_argument("--archs-file", action="append",
+                      help="every genotype of a file (JSON, genotypes.py, derived.json; repeat)")
+
+
 def _parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(
       prog="natjax", description="Neural Architecture Transformer (NAT, NAT++) in JAX.",
@@ -305,12 +315,8 @@ def _parser() -> argparse.ArgumentParser:
   sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
   add = lambda name, **kw: sub.add_parser(name, formatter_class=_HelpFormatter, **kw)
 
-  arch_help = ("built-in name or published cell (natjax archs), genotype file, FILE:NAME or a"
-               " search's derived.json[:NAME] (repeat)")
-  files_help = "every genotype of a file (JSON, genotypes.py, derived.json; repeat)"
   cost = add("cost", help="params and MAdds of an architecture's stand-alone network")
-  cost.add_argument("--arch", action="append", help=arch_help)
-  cost.add_argument("--archs-file", action="append", help=files_help)
+  _add_arch_inputs(cost)
   cost.add_argument("--network", default="cifar", choices=("cifar", "imagenet"))
   cost.add_argument("--convention", default="conv_linear", choices=("conv_linear", "ptflops"),
                     help="what MAdds count: conv_linear (convs and Linear only) or ptflops (also"
@@ -323,15 +329,13 @@ def _parser() -> argparse.ArgumentParser:
   cost.set_defaults(run=_cmd_cost)
 
   draw = add("draw", help="draw both cells of an architecture to SVG or PNG")
-  draw.add_argument("--arch", action="append", help=arch_help)
-  draw.add_argument("--archs-file", action="append", help=files_help)
+  _add_arch_inputs(draw)
   draw.add_argument("--out", required=True,
                     help="output file, .svg or .png; a directory (NAME.svg each) for several")
   draw.set_defaults(run=_cmd_draw)
 
   export = add("export", help="write genotypes as a genotypes.py or JSON file")
-  export.add_argument("--arch", action="append", help=arch_help)
-  export.add_argument("--archs-file", action="append", help=files_help)
+  _add_arch_inputs(export)
   export.add_argument("--form", default="natjax", choices=("natjax", "darts"),
                       help="natjax: edges (op, from, to); darts: (op, from) and 'none' for null,"
                       " as DARTS-family code reads them")
@@ -348,8 +352,7 @@ def _parser() -> argparse.ArgumentParser:
   rules.set_defaults(run=_cmd_rules)
 
   trans = add("transform", help="transform architectures with a NAT / NAT++ policy")
-  trans.add_argument("--arch", action="append", help=arch_help)
-  trans.add_argument("--archs-file", action="append", help=files_help)
+  _add_arch_inputs(trans)
   trans.add_argument("--rule", default=None,
                      help="nat, natpp or a JSON rule file (default: with --policy DIR its rule;"
                      " with --policy init the space's default: nat for darts and enas, natpp for"
