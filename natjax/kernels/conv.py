@@ -174,6 +174,16 @@ def _conv_shift_fwd(x, w, stride):
   return _conv_shift_fwd_impl(x, w, stride), (x, w)
 
 
+def _place_at_tap(v: jax.Array, i: int, j: int, hp: int, wp: int, stride: int) -> jax.Array:
+  """v: f32[N, Ho, Wo, C], one value per output position o, placed at padded input position
+  o*stride + (i, j) of an f32[N, Hp, Wp, C] grid of zeros (one `lax.pad`, stride-1 zeros between
+  entries): where tap (i, j) of the conv read it."""
+  _, ho, wo, _ = v.shape
+  return lax.pad(v, jnp.zeros((), v.dtype),
+                 ((0, 0, 0), (i, hp - i - (ho - 1) * stride - 1, stride - 1),
+                  (j, wp - j - (wo - 1) * stride - 1, stride - 1), (0, 0, 0)))
+
+
 def _conv_shift_bwd_strided(x, w, g, stride):
   """The dense conv's backward at stride > 1, on the output grid (a quarter of the positions).
 
@@ -186,15 +196,12 @@ def _conv_shift_bwd_strided(x, w, g, stride):
   _, ho, wo, _ = g.shape
   p = same_padding(k)
   hp, wp = h + 2 * p, wd + 2 * p
-  zero = jnp.zeros((), g.dtype)
   g2 = g.reshape(-1, cout)
   z = (g2 @ w.transpose(3, 0, 1, 2).reshape(cout, k * k * cin)).reshape(n, ho, wo, k * k, cin)
   dxp = None
   for t in range(k * k):
     i, j = divmod(t, k)
-    placed = lax.pad(z[:, :, :, t, :], zero,
-                     ((0, 0, 0), (i, hp - i - (ho - 1) * stride - 1, stride - 1),
-                      (j, wp - j - (wo - 1) * stride - 1, stride - 1), (0, 0, 0)))
+    placed = _place_at_tap(z[:, :, :, t, :], i, j, hp, wp, stride)
     dxp = placed if dxp is None else dxp + placed
   dw = jnp.stack([tap.reshape(-1, cin).T @ g2
                   for _, tap in taps(pad_hw(x, p), k, stride, 1, ho, wo)])
@@ -221,14 +228,10 @@ def _conv_shift_bwd(stride, res, g):
     return _conv_shift_bwd_strided(x, w, g, stride)
   k, _, cin, cout = w.shape
   n, h, wd, _ = x.shape
-  _, ho, wo, _ = g.shape
   p = same_padding(k)
   hp, wp = h + 2 * p, wd + 2 * p
-  zero = jnp.zeros((), g.dtype)
-  cols = jnp.stack([
-      lax.pad(g, zero, ((0, 0, 0), (i, hp - i - (ho - 1) * stride - 1, stride - 1),
-                        (j, wp - j - (wo - 1) * stride - 1, stride - 1), (0, 0, 0)))
-      for i in range(k) for j in range(k)], axis=3).reshape(-1, k * k * cout)
+  cols = jnp.stack([_place_at_tap(g, i, j, hp, wp, stride) for i in range(k) for j in range(k)],
+                   axis=3).reshape(-1, k * k * cout)
   w_mat = w.transpose(2, 0, 1, 3).reshape(cin, k * k * cout)
   dxp = (cols @ w_mat.T).reshape(n, hp, wp, cin)
   dw = pad_hw(x, p).reshape(-1, cin).T @ cols
