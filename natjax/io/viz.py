@@ -279,6 +279,10 @@ def _width_units(genotypes) -> float:
   return (max(sizes) + 1) * X_STEP + 1.4
 
 
+# Figure height (inches) of a normal cell drawn above its reduction cell.
+_PAIR_HEIGHT = 2 * (2 * INPUT_Y + 1.8) + 0.8
+
+
 def _draw_pair(axes, genotype, highlight=((), ())) -> None:
   """Draws the normal cell on axes[0] and the reduction cell on axes[1]."""
   draw_cell(axes[0], genotype.normal, genotype.normal_concat, "normal cell", highlight[0])
@@ -300,8 +304,7 @@ def draw_genotype(genotype, path: str, title: Optional[str] = None) -> str:
     InputError: if the suffix of `path` is neither '.svg' nor '.png'.
   """
   fmt = _check_path(path)
-  height = 2 * (2 * INPUT_Y + 1.8) + 0.8
-  fig = _new_figure(_width_units([genotype]), height)
+  fig = _new_figure(_width_units([genotype]), _PAIR_HEIGHT)
   _draw_pair(fig.subplots(2, 1), genotype)
   if title:
     fig.suptitle(title, fontsize=12)
@@ -332,8 +335,7 @@ def draw_transformation(before, after, path: str, title: Optional[str] = None) -
   """
   fmt = _check_path(path)
   highlight = (_changed(before.normal, after.normal), _changed(before.reduce, after.reduce))
-  height = 2 * (2 * INPUT_Y + 1.8) + 0.8
-  fig = _new_figure(2 * _width_units([before, after]), height)
+  fig = _new_figure(2 * _width_units([before, after]), _PAIR_HEIGHT)
   axes = fig.subplots(2, 2)
   _draw_pair(axes[:, 0], before, highlight)
   _draw_pair(axes[:, 1], after, highlight)
