@@ -127,6 +127,7 @@ def derive(setup: Any, scorer: Scorer, theta_params: Any, inputs: Sequence[Tuple
   sampled = transform.transform(theta_params, archs, key, mode="sample", num_samples=num_samples,
                                 **common)
   greedy = transform.transform(theta_params, archs, key, mode="greedy", num_samples=1, **common)
+  sampled, greedy = jax.device_get((sampled, greedy))  # read per candidate below: once to host
   sources = [(f"sample {k}", sampled, k) for k in range(num_samples)] + [("greedy", greedy, 0)]
   to_score = [_nth(archs, b) for b in range(len(inputs))]
   for b in range(len(inputs)):
@@ -136,16 +137,17 @@ def derive(setup: Any, scorer: Scorer, theta_params: Any, inputs: Sequence[Tuple
   accuracies = iter(float(a) for a in scorer(arch.stack_archs(to_score)))
   input_accuracy = [next(accuracies) for _ in inputs]
   costs_of = {id(res): costs.exact_costs(res.outputs, space) for res in (sampled, greedy)}
+  input_params, input_madds = costs.exact_costs(archs, space)
   entries = []
   for b, (name, genotype) in enumerate(inputs):
-    in_params, in_madds = costs.exact_costs(_nth(archs, b), space)
+    in_params, in_madds = input_params[b], input_madds[b]
     candidates = []
     for source, res, k in sources:
       beta = _nth(res.outputs, b, k)
       valid = bool(res.cost_ok[b, k]) and bool(res.connected[b, k])
       out_params, out_madds = (c[b, k] for c in costs_of[id(res)])
       candidates.append(_entry(
-          arch.arch_to_genotype(jax.tree.map(np.asarray, beta), space), out_params, out_madds,
+          arch.arch_to_genotype(beta, space), out_params, out_madds,
           source=source, log_prob=float(res.log_prob[b, k]), cost_ok=bool(res.cost_ok[b, k]),
           connected=bool(res.connected[b, k]), accuracy=next(accuracies) if valid else None))
     valid = [c for c in candidates if c["accuracy"] is not None]
