@@ -100,11 +100,6 @@ class Scorer:
     return acc[np.reshape(inverse, -1)]
 
 
-def _entry(genotype: Genotype, params: int, madds: int, **extra: Any) -> Dict[str, Any]:
-  return {**notation.genotype_to_json(genotype), "params": int(params), "madds": int(madds),
-          **extra}
-
-
 def derive(setup: Any, scorer: Scorer, theta_params: Any, inputs: Sequence[Tuple[str, Genotype]],
            key: jax.Array, num_samples: int) -> List[Dict[str, Any]]:
   """Transforms and scores each input architecture; returns one derived.json entry per input.
@@ -146,7 +141,7 @@ def derive(setup: Any, scorer: Scorer, theta_params: Any, inputs: Sequence[Tuple
       beta = _nth(res.outputs, b, k)
       valid = bool(res.cost_ok[b, k]) and bool(res.connected[b, k])
       out_params, out_madds = (c[b, k] for c in costs_of[id(res)])
-      candidates.append(_entry(
+      candidates.append(transform.report_entry(
           arch.arch_to_genotype(beta, space), out_params, out_madds,
           source=source, log_prob=float(res.log_prob[b, k]), cost_ok=bool(res.cost_ok[b, k]),
           connected=bool(res.connected[b, k]), accuracy=next(accuracies) if valid else None))
@@ -154,11 +149,12 @@ def derive(setup: Any, scorer: Scorer, theta_params: Any, inputs: Sequence[Tuple
     if valid:
       output = max(valid, key=lambda c: c["accuracy"])  # first of equals: deterministic
     else:
-      output = _entry(genotype, in_params, in_madds, source="input (no valid candidate)",
-                      log_prob=None, cost_ok=True, connected=True,
-                      accuracy=input_accuracy[b])
+      output = transform.report_entry(genotype, in_params, in_madds,
+                                      source="input (no valid candidate)", log_prob=None,
+                                      cost_ok=True, connected=True, accuracy=input_accuracy[b])
     entries.append({"name": name,
-                    "input": _entry(genotype, in_params, in_madds, accuracy=input_accuracy[b]),
+                    "input": transform.report_entry(genotype, in_params, in_madds,
+                                                    accuracy=input_accuracy[b]),
                     "output": output, "candidates": candidates})
   return entries
 

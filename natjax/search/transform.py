@@ -363,11 +363,11 @@ class Transformed(NamedTuple):
   report: Dict[str, Any]
 
 
-def _entry(genotype: Genotype, params: Any, madds: Any, log_prob: Any, cost_ok: Any,
-           connected: Any) -> Dict[str, Any]:
+def report_entry(genotype: Genotype, params: Any, madds: Any, **extra: Any) -> Dict[str, Any]:
+  """A genotype as the reports write it (`transform_genotypes`, derived.json): its JSON form,
+  exact 'params' and 'madds' as ints, then `extra` fields in order."""
   return {**notation.genotype_to_json(genotype), "params": int(params), "madds": int(madds),
-          "log_prob": None if log_prob is None else float(log_prob), "cost_ok": bool(cost_ok),
-          "connected": bool(connected)}
+          **extra}
 
 
 def transform_genotypes(inputs: Sequence[Tuple[str, Genotype]], in_spaces: Sequence[SearchSpace],
@@ -425,8 +425,12 @@ def transform_genotypes(inputs: Sequence[Tuple[str, Genotype]], in_spaces: Seque
       outs = tuple(arch_to_genotype(jax.tree_util.tree_map(lambda x, b=b, k=k: x[b, k], outputs),
                                     space) for k in range(num_samples))
       report = {"name": name, "space": space.name,
-                "input": _entry(genotype, in_p[b], in_m[b], None, True, True),
-                "outputs": [_entry(g, out_p[b, k], out_m[b, k], log_prob[b, k], cost_ok[b, k],
-                                   connected[b, k]) for k, g in enumerate(outs)]}
+                "input": report_entry(genotype, in_p[b], in_m[b], log_prob=None, cost_ok=True,
+                                      connected=True),
+                "outputs": [report_entry(g, out_p[b, k], out_m[b, k],
+                                         log_prob=float(log_prob[b, k]),
+                                         cost_ok=bool(cost_ok[b, k]),
+                                         connected=bool(connected[b, k]))
+                            for k, g in enumerate(outs)]}
       done[i] = Transformed(name, space, genotype, outs, report)
   return [done[i] for i in range(len(inputs))]
