@@ -172,9 +172,14 @@ def workspace(tmp_path_factory):
   return root
 
 
+def _skipped(step):
+  """Whether a step (its trailing '# comment' aside) is one the SKIPPED table names."""
+  return step.split(" #")[0].strip() in SKIPPED
+
+
 def _run_command(command):
   for step in steps(command):
-    if step.split(" #")[0].strip() in SKIPPED:
+    if _skipped(step):
       continue
     if any(step.startswith(prefix) for prefix in TFDS):
       continue  # test_data_preparation_commands
@@ -191,7 +196,7 @@ def test_the_tables_match_the_readme():
   for block in BLOCKS:
     for command in block:
       for step in steps(command):
-        known = (step.split(" #")[0].strip() in SKIPPED or any(step.startswith(p) for p in TFDS)
+        known = (_skipped(step) or any(step.startswith(p) for p in TFDS)
                  or step.startswith(("natjax ", "python ")))
         assert known, f"README step that this test does not know how to run: {step}"
 
