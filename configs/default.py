@@ -1,6 +1,7 @@
 """NAT on CIFAR-10, DARTS space (spec sections 6 and 7: the released settings).
 
-Every search config starts from this one and overrides a few fields.
+Every search config starts from this one and overrides a few fields. It is returned locked: a
+config building on it sets these fields and cannot add one (a misspelt field is an error).
 
 Command (one host, all its devices):
   natjax search --config configs/default.py --workdir runs/nat_darts
@@ -17,7 +18,8 @@ def get_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   # Data.
   c.dataset = "cifar10"        # 'cifar10', 'imagenet2012' (tfds, prepared) or 'digits' (shipped)
-  c.data_dir = None            # tfds data directory; None: $TFDS_DATA_DIR or ~/tensorflow_datasets
+  c.data_dir = ml_collections.config_dict.placeholder(str)  # tfds data directory; None:
+                               # $TFDS_DATA_DIR or ~/tensorflow_datasets
   c.split_seed = 1234          # seed of the w / theta split of the training set
   c.w_fraction = 0.4           # fraction of the training set for the supernet weights (rest: theta)
   c.seed = 1234                # weights, architectures, policy draws, augmentation, batch order
@@ -65,4 +67,4 @@ def get_config() -> ml_collections.ConfigDict:
   c.checkpoint_epoch_end = True  # also save at every epoch end (False: for many short epochs)
   c.log_every = 50             # steps between TensorBoard scalars
   c.progress = True            # progress bar (steps/s, ETA) on stderr
-  return c
+  return c.lock()

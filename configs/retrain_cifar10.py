@@ -1,6 +1,7 @@
 """Retrain an architecture on CIFAR-10 from scratch (spec section 9: the DARTS protocol).
 
-Every retraining config starts from this one and overrides a few fields.
+Every retraining config starts from this one and overrides a few fields. It is returned locked: a
+config building on it sets these fields and cannot add one (a misspelt field is an error).
 
 Command:
   natjax retrain --config configs/retrain_cifar10.py --workdir runs/retrain_darts \
@@ -19,8 +20,10 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   # Data.
   c.dataset = "cifar10"          # 'cifar10', 'imagenet2012' (tfds, prepared) or 'digits' (shipped)
-  c.data_dir = None              # tfds data directory (None: $TFDS_DATA_DIR, ~/tensorflow_datasets)
-  c.image_size = None            # input side (pixels) of resizing datasets (ImageNet); None: native
+  c.data_dir = ml_collections.config_dict.placeholder(str)  # tfds data directory (None:
+                                 # $TFDS_DATA_DIR, ~/tensorflow_datasets)
+  c.image_size = ml_collections.config_dict.placeholder(int)  # input side (pixels) of resizing
+                                 # datasets (ImageNet); None: native
   c.split_seed = 1234            # seed of host-side augmentation (ImageNet crops); no split is used
   c.seed = 0                     # weights, batch order, augmentation and drop-path draws
   # Architecture and network.
@@ -51,4 +54,4 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
   c.checkpoint_every_steps = 1000  # steps between checkpoints (also at every epoch end and SIGTERM)
   c.log_every_steps = 50         # steps between TensorBoard training scalars
   c.progress = True              # progress bar (steps/s, ETA) on stderr
-  return c
+  return c.lock()
