@@ -1,167 +1,162 @@
-"""Config files and command-line overrides (ml_collections).
+"""Config files and command-line overrides, through ml_collections' `config_flags`.
 
 A config file is a Python module with `get_config()` (or `get_config(arg)`) returning an
 `ml_collections.ConfigDict`. It is named by path, optionally followed by `:ARG`, which is passed
-to `get_config` as a string (`configs/retrain_digits.py:runlocal`). Files under configs/ are not a
+to `get_config` as a string (`configs/nat_cifar10.py:enas`). Files under configs/ are not a
 package; they import each other by adding their own directory to `sys.path`.
 
 Overrides come from the command line as `--config.FIELD=VALUE` or `--config.FIELD VALUE` (a
-dotted FIELD reaches into nested dicts). VALUE is converted to the type the field already has:
-bool ('true'/'false', '1'/'0', 'yes'/'no'), int, float, str, tuple or list (a Python literal such
-as "('DARTS', 'ResBlock')" or a comma-separated list); a field that holds None takes a Python
-literal when VALUE parses as one, else the string.
+dotted FIELD reaches into nested dicts). VALUE is parsed as the field's type by ml_collections:
+int, float, bool (true/false, 1/0), str, tuple (a Python literal such as "('DARTS', 'ResBlock')",
+or the flag repeated once per element; a single value is a 1-tuple). A field that may hold None
+is declared with its type, `ml_collections.config_dict.placeholder(str)`, so that it can be set.
+
+Both go through `config_flags` on private absl `FlagValues` (never absl's global FLAGS), so they fit
+natjax's subcommands: the file through `DEFINE_config_file`, then the overrides through
+`DEFINE_config_dict` on the loaded config, in two steps so that a failure is pinned on the file or
+on the command line. The config comes back locked: a field that does not exist is an error, on
+the command line and in a config file that sets one on a base config (configs/default.py and
+configs/retrain_cifar10.py return theirs locked).
+
+Every failure is one `InputError` line naming the file or the `--config.FIELD=VALUE` and, for a
+misspelt field, the closest existing one.
 """
 
 from __future__ import annotations
 
-import ast
-import importlib.util
-import os
-from typing import Any, List, Optional, Sequence, Tuple
+import re
+import sys
+import warnings
+from typing import Dict, List, Sequence
 
+from absl import flags
 import ml_collections
+from ml_collections import config_flags
 
+from natjax import files
 from natjax.errors import InputError, closest, quote
 
-PREFIX = "--config."
-_TRUE = ("true", "1", "yes", "on")
-_FALSE = ("false", "0", "no", "off")
-
-
-def split_spec(spec: str) -> Tuple[str, Optional[str]]:
-  """'path/to/file.py:arg' -> ('path/to/file.py', 'arg'); without a colon, arg is None."""
-  path, sep, arg = spec.partition(".py:")
-  if sep:
-    return path + ".py", arg
-  return spec, None
-
-
-def load_module_config(spec: str) -> ml_collections.ConfigDict:
-  """Imports a config file by path and returns its `get_config([arg])`.
-
-  Raises:
-    InputError: a missing file, a file without `get_config`, or an error raised while loading.
-  """
-  path, arg = split_spec(spec)
-  if not os.path.isfile(path):
-    raise InputError(f"config file {path}: not found")
-  name = "natjax_config_" + os.path.splitext(os.path.basename(path))[0]
-  module_spec = importlib.util.spec_from_file_location(name, os.path.abspath(path))
-  if module_spec is None or module_spec.loader is None:
-    raise InputError(f"config file {path}: not a Python file")
-  module = importlib.util.module_from_spec(module_spec)
-  try:
-    module_spec.loader.exec_module(module)
-  except Exception as err:  # The user's file: report it in one line.
-    raise InputError(f"config file {path}: fails to load ({type(err).__name__}:"
-                     f" {quote(str(err))})") from None
-  if not hasattr(module, "get_config"):
-    raise InputError(f"config file {path}: defines no get_config()")
-  try:
-    config = module.get_config() if arg is None else module.get_config(arg)
-  except InputError:
-    raise
-  except Exception as err:  # The user's get_config: report it in one line.
-    raise InputError(f"config file {path}: get_config({'' if arg is None else repr(arg)})"
-                     f" fails ({type(err).__name__}: {quote(str(err))})") from None
-  if not isinstance(config, ml_collections.ConfigDict):
-    raise InputError(f"config file {path}: get_config() returned {type(config).__name__},"
-                     " not an ml_collections.ConfigDict")
-  return config
-
-
-def parse_overrides(overrides: Sequence[str]) -> List[Tuple[str, str]]:
-  """['--config.a=1', '--config.b', '2'] -> [('a', '1'), ('b', '2')]."""
-  pairs, i = [], 0
-  overrides = list(overrides)
-  while i < len(overrides):
-    token = overrides[i]
-    if not token.startswith(PREFIX):
-      raise InputError(f"unrecognized argument '{quote(token)}'; config overrides are"
-                       f" {PREFIX}FIELD=VALUE")
-    body = token[len(PREFIX):]
-    if "=" in body:
-      field, value = body.split("=", 1)
-      i += 1
-    elif i + 1 < len(overrides) and not overrides[i + 1].startswith("--"):
-      field, value = body, overrides[i + 1]
-      i += 2
-    else:
-      raise InputError(f"{quote(token)}: no value; write {quote(token)}=VALUE")
-    if not field:
-      raise InputError(f"{token}: empty field name")
-    pairs.append((field, value))
-  return pairs
-
-
-def _literal(text: str) -> Any:
-  try:
-    return ast.literal_eval(text)
-  except (ValueError, SyntaxError, RecursionError, MemoryError):  # nested too deeply: as text
-    return text
-
-
-def convert(value: str, current: Any, field: str) -> Any:
-  """Converts the command-line text `value` to the type of the field's `current` value."""
-  where = f"--config.{field}={quote(value)}"
-  if current is None:
-    return _literal(value)
-  if isinstance(current, bool):
-    if value.lower() in _TRUE:
-      return True
-    if value.lower() in _FALSE:
-      return False
-    raise InputError(f"{where}: expected a bool (true/false)")
-  if isinstance(current, int):
-    try:
-      return int(value)
-    except ValueError:
-      raise InputError(f"{where}: expected an int") from None
-  if isinstance(current, float):
-    try:
-      return float(value)
-    except ValueError:
-      raise InputError(f"{where}: expected a float") from None
-  if isinstance(current, (tuple, list)):
-    parsed = _literal(value)
-    if not isinstance(parsed, (tuple, list)):
-      parsed = [] if not value.strip() else [_literal(v.strip()) for v in value.split(",")]
-    return type(current)(parsed)
-  if isinstance(current, str):
-    return value
-  raise InputError(f"--config.{field}: a {type(current).__name__} field cannot be set from the"
-                   " command line")
-
-
-def apply_override(config: ml_collections.ConfigDict, field: str, value: str) -> None:
-  """Sets `config.<field>` (dotted for nested dicts) from command-line text, in place."""
-  node, parts = config, field.split(".")
-  for depth, part in enumerate(parts):
-    keys = list(node.keys())
-    if part not in keys:
-      prefix = ".".join(parts[:depth])
-      names = [f"{prefix}.{k}" if prefix else k for k in keys]
-      raise InputError(f"--config.{field}: unknown config field{closest(field, names)}")
-    if depth < len(parts) - 1:
-      node = node[part]
-      if not isinstance(node, ml_collections.ConfigDict):
-        raise InputError(f"--config.{field}: '{'.'.join(parts[:depth + 1])}' is not a nested"
-                         " config")
-  last = parts[-1]
-  new = convert(value, node[last], field)
-  try:
-    node[last] = new
-  except (TypeError, ValueError) as err:
-    raise InputError(f"--config.{field}={quote(value)}: {quote(str(err))}") from None
+FLAG = "config"
+PREFIX = f"--{FLAG}."
+_MODULE = f"{FLAG}_config"  # the name config_flags loads a config file under (sys.modules)
+# A locked ConfigDict refusing a new field; its own suggestion follows.
+_LOCKED = re.compile(r'Key "(?P<field>[^"]*)" does not exist and cannot be added since the config'
+                     r' is locked(?:.*Did you mean "(?P<near>[^"]*)")?', re.S)
+_EXPECTED = {bool: "a bool (true/false)", int: "an int", float: "a float",
+             tuple: "a tuple (\"('A', 'B')\", or the flag once per element)"}
 
 
 def load_config(spec: str, overrides: Sequence[str] = ()) -> ml_collections.ConfigDict:
   """Loads a config file (`FILE[:ARG]`) and applies `--config.FIELD=VALUE` overrides in order.
 
+  Args:
+    spec: the config file's path, optionally followed by ':ARG' for `get_config(ARG)`.
+    overrides: command-line tokens, each `--config.FIELD=VALUE`, or `--config.FIELD` then VALUE.
+
+  Returns:
+    The config, locked (no field can be added).
+
   Raises:
     InputError: one line naming the file or the field (with the closest field for a misspelling).
   """
-  config = load_module_config(spec)
-  for field, value in parse_overrides(overrides):
-    apply_override(config, field, value)
+  return _override(_load_file(spec), list(overrides))
+
+
+def _load_file(spec: str) -> ml_collections.ConfigDict:
+  """`get_config([ARG])` of the file, locked, through `config_flags.DEFINE_config_file`."""
+  path = spec.split(":", 1)[0]
+  files.read_text(path, "config file")  # missing, a directory, unreadable: one line
+  argv = ["natjax", f"--{FLAG}={spec}"]
+  flag_values = flags.FlagValues()
+  config_flags.DEFINE_config_file(FLAG, flag_values=flag_values, sys_argv=argv)
+  sys.modules.pop(_MODULE, None)  # config_flags would re-run a new file in an older one's module
+  try:
+    with warnings.catch_warnings():  # config_flags' loader uses importlib's load_module()
+      warnings.filterwarnings("ignore", "the load_module", DeprecationWarning)
+      flag_values(argv)
+    config = flag_values[FLAG].value
+    if not isinstance(config, ml_collections.ConfigDict):
+      getattr(config, "lock", None)  # a failed load is raised on first use (an OSError)
+  except Exception as err:  # The user's file: report it in one line.
+    module = sys.modules.get(_MODULE)  # present when the file ran (config_flags drops it if not)
+    if module is not None and not hasattr(module, "get_config"):
+      raise InputError(f"config file {path}: defines no get_config()") from None
+    raise InputError(f"config file {path}: {_file_problem(err)}") from None
+  if not isinstance(config, ml_collections.ConfigDict):
+    raise InputError(f"config file {path}: get_config() returned {type(config).__name__}, not an"
+                     " ml_collections.ConfigDict")
   return config
+
+
+def _file_problem(err: BaseException) -> str:
+  """What went wrong in a config file, from the innermost error of what config_flags raised."""
+  while err.__cause__ is not None or (err.__context__ is not None
+                                     and not err.__suppress_context__):
+    err = err.__cause__ or err.__context__
+  text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+  locked = _LOCKED.search(text)
+  if locked:
+    near = f" (did you mean '{locked['near']}'?)" if locked["near"] else ""
+    return f"sets '{locked['field']}', not a config field{near}"
+  return f"fails to load ({type(err).__name__}: {quote(text)})"
+
+
+def _fields(config: ml_collections.ConfigDict, prefix: str = "") -> Dict[str, type]:
+  """{dotted field name: its type} of every field, nested dicts and their fields included."""
+  found = {}
+  for key in config.keys():
+    name, value = prefix + key, config[key]
+    found[name] = config.get_type(key)
+    if isinstance(value, ml_collections.ConfigDict):
+      found.update(_fields(value, name + "."))
+  return found
+
+
+def _override(config: ml_collections.ConfigDict,
+              tokens: List[str]) -> ml_collections.ConfigDict:
+  """Applies the tokens through `config_flags.DEFINE_config_dict` on the loaded config."""
+  if not tokens:
+    return config
+  types = _fields(config)
+  for token in tokens:
+    if token.startswith("--") and not token.startswith(PREFIX):
+      raise _unrecognized(token)
+    if token.startswith(PREFIX):
+      field = token[len(PREFIX):].split("=", 1)[0]
+      if field not in types:
+        raise InputError(f"{PREFIX}{quote(field)}: unknown config field{closest(field, types)}")
+      if types[field] is type(None):
+        raise InputError(f"{PREFIX}{field}: a field holding None cannot be set from the command"
+                         " line; declare it as ml_collections.config_dict.placeholder(TYPE)")
+  argv = ["natjax", *tokens]
+  flag_values = flags.FlagValues()
+  try:
+    config_flags.DEFINE_config_dict(FLAG, config, flag_values=flag_values, sys_argv=argv)
+    rest = flag_values(argv)[1:]
+  except flags.IllegalFlagValueError as err:
+    raise InputError(_bad_value(err, types)) from None
+  except flags.UnrecognizedFlagError as err:  # '-x', '--noconfig.x'
+    raise _unrecognized(err.flagvalue) from None
+  except flags.Error as err:  # A flag without its value, a field of a type absl cannot parse.
+    raise InputError(quote(str(err).split("\n")[0], 160)) from None
+  if rest:
+    raise _unrecognized(rest[0])
+  return config
+
+
+def _unrecognized(token: str) -> InputError:
+  return InputError(f"unrecognized argument '{quote(token)}'; config overrides are"
+                    f" {PREFIX}FIELD=VALUE")
+
+
+def _bad_value(err: flags.IllegalFlagValueError, types: Dict[str, type]) -> str:
+  """'--config.FIELD=VALUE: expected an int' from absl's 'flag --config.FIELD=VALUE: why'."""
+  text, why = str(err), str(err.__context__ or "")
+  found = re.match(rf"flag {re.escape(PREFIX)}(?P<field>[^=]*)=(?P<value>.*)", text, re.S)
+  if not found:
+    return quote(text)
+  field, value = found["field"], found["value"]
+  if why and value.endswith(": " + why):
+    value = value[:-len(why) - 2]
+  expected = _EXPECTED.get(types.get(field), f"a {getattr(types.get(field), '__name__', '?')}")
+  return f"{PREFIX}{field}={quote(value)}: expected {expected}"

@@ -38,6 +38,10 @@ from natjax import files, registry
 from natjax.errors import InputError, quote
 
 IMPORTS_ENV = "NATJAX_IMPORTS"  # comma-separated modules imported before every command
+_OVERRIDES_HELP = """\
+Any config field can be overridden with --config.FIELD=VALUE (or --config.FIELD VALUE),
+VALUE parsed as the field's type; a tuple as "('A', 'B')" or the flag once per element.
+Configs are locked: an unknown field is an error."""
 
 
 def _archs(args: argparse.Namespace) -> List:
@@ -382,7 +386,7 @@ def _parser() -> argparse.ArgumentParser:
   archs.set_defaults(run=_cmd_archs)
 
   search = add("search", help="train the supernet and the policy, then transform architectures",
-               epilog="Any config field can be overridden with --config.FIELD=VALUE.")
+               epilog=_OVERRIDES_HELP)
   search.add_argument("--config", required=True,
                       help="config file, e.g. configs/quickstart.py (FILE:ARG passes ARG)")
   search.add_argument("--workdir", required=True,
@@ -391,7 +395,7 @@ def _parser() -> argparse.ArgumentParser:
   search.set_defaults(run=_cmd_search, overrides_allowed=True)
 
   retrain = add("retrain", help="train an architecture's stand-alone network from scratch",
-                epilog="Any config field can be overridden with --config.FIELD=VALUE.")
+                epilog=_OVERRIDES_HELP)
   retrain.add_argument("--config", required=True,
                        help="config file, e.g. configs/retrain_digits.py (FILE:ARG passes ARG)")
   retrain.add_argument("--workdir", required=True,
