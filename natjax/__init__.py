@@ -7,7 +7,8 @@ What a user needs, from one place (names load on first use, so `import natjax` s
   files           read_archs, resolve_arch, resolve_archs, save_policy, load_policy
   costs           network_cost, genotype_cost
   the method      transform, policy_for_rule, search (`search.run(config, workdir)`), retrain
-                  (`retrain.run(config, workdir)`)
+                  (`retrain.run(config, workdir)`), load_config (a config file and its
+                  `--config.FIELD=VALUE` overrides, as the command line takes them)
   extension       register_op_family, OpFamily, register_op, OpSpec, register_space, SearchSpace,
                   register_rule, Rule, get_space, get_rule, get_op, import_modules, temporary
   errors          InputError (bad input: one line that names the problem)
@@ -40,7 +41,7 @@ _EXPORTS = {
     "register_rule": "natjax.core.rules", "Rule": "natjax.core.rules",
     "get_rule": "natjax.core.rules",
     "import_modules": "natjax.registry", "temporary": "natjax.core.extend",
-    "InputError": "natjax.errors",
+    "InputError": "natjax.errors", "load_config": "natjax.cli.configs",
 }
 __all__ = ["__version__"] + sorted(_EXPORTS)
 

@@ -17,7 +17,8 @@ and the test suite) also run verbatim in CI (`.ci/run`, on a fresh clone).
                  files): not run; each must equal the command natjax itself prints when the
                  dataset is missing (`natjax.data.tfds.prepare_command`).
 
-Commands quoted in the README's prose run too (INLINE_RUN, after the blocks, some in a smaller
+The ```python blocks run too (after the blocks, in a fresh interpreter, with the same
+SUBSTITUTIONS). Commands quoted in the README's prose run too (INLINE_RUN, after the blocks, some in a smaller
 form with its reason), or are listed as fragments (INLINE_FRAGMENTS: a command's name, a synopsis,
 an install); a prose command in neither table fails the test.
 
@@ -127,6 +128,11 @@ def bash_blocks(text):
           for block in blocks]
 
 
+def python_blocks(text):
+  """The ```python blocks of a Markdown text, as source strings."""
+  return re.findall(r"^```python\n(.*?)^```", text, flags=re.S | re.M)
+
+
 def steps(command):
   """A command's steps: the parts between ` && `."""
   return [s.strip() for s in command.split(" && ")]
@@ -234,6 +240,21 @@ def test_the_commands_in_the_prose_run(workspace):
       code, output = run_step(command.replace("python ", f"{sys.executable} ", 1))
       assert code == 0, f"README command failed ({code}): {command}\n{output}"
   assert (workspace / "runs" / "quickstart" / "nat_claim").is_dir()
+
+
+def test_the_python_examples_run(workspace):
+  """After the blocks' search (the fixture): each ```python block, substituted, in a fresh
+  interpreter from the same directory."""
+  with open(README, encoding="utf-8") as f:
+    blocks = python_blocks(f.read())
+  assert blocks, "README.md shows no Python example"
+  with contextlib.chdir(workspace):
+    for block in blocks:
+      proc = subprocess.run([sys.executable, "-c", substituted(block)], capture_output=True,
+                            text=True, check=False)
+      assert proc.returncode == 0, f"README Python example failed:\n{proc.stderr[-3000:]}"
+      assert "Genotype(normal=" in proc.stdout, proc.stdout[-3000:]
+  assert (workspace / "runs" / "from_python" / "summary.json").exists()
 
 
 def test_data_preparation_commands():
