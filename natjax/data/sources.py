@@ -15,7 +15,9 @@ class Source:
 
   `epoch` matters only to sources with host-side random augmentation (the ImageNet training
   crop), whose draws are a function of (seed, epoch, example index); the others ignore it.
+  `in_memory` sources hold decoded examples, which the host pipeline reads directly.
   """
+  in_memory: bool = False
 
   def __len__(self) -> int:
     raise NotImplementedError
@@ -37,6 +39,7 @@ class Source:
 
 class ArraySource(Source):
   """Examples held in memory: images uint8[N, H, W, C], labels int[N]."""
+  in_memory = True
 
   def __init__(self, images: np.ndarray, labels: np.ndarray):
     images, labels = np.asarray(images), np.asarray(labels)
@@ -62,6 +65,7 @@ class SubsetSource(Source):
   def __init__(self, base: Source, indices: np.ndarray):
     self.base = base
     self.indices = base._check(indices)
+    self.in_memory = base.in_memory
 
   def __len__(self) -> int:
     return self.indices.shape[0]

@@ -9,6 +9,7 @@ import pytest
 import tensorflow_datasets as tfds
 from sklearn import datasets as sk_datasets
 
+import tfds_fakes
 from natjax import data
 from natjax.errors import InputError
 
@@ -111,28 +112,14 @@ def _cifar_like(n, seed):
   return images, rng.integers(0, 10, size=n)
 
 
-class FakeCifar10(tfds.core.GeneratorBasedBuilder, skip_registration=True):
-  """A tiny dataset with cifar10's name, version and features."""
-  name = "cifar10"
-  VERSION = tfds.core.Version("3.0.2")
-  SIZES = {"train": 20, "test": 6}
+CIFAR_SIZES = {"train": 20, "test": 6}
 
-  def _info(self):
-    return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({
-        "id": tfds.features.Text(),
-        "image": tfds.features.Image(shape=(32, 32, 3)),
-        "label": tfds.features.ClassLabel(num_classes=10)}))
 
-  def _split_generators(self, dl_manager):
-    del dl_manager
-    return {split: self._generate_examples(split) for split in self.SIZES}
-
-  def _generate_examples(self, split):
-    images, labels = _cifar_like(self.SIZES[split], seed=len(split))
-    for i, (image, label) in enumerate(zip(images, labels)):
-      # PIL images are encoded by PIL; numpy arrays would need TensorFlow.
-      yield f"{split}_{i}", {"id": f"{split}_{i}", "image": PIL.Image.fromarray(image),
-                             "label": int(label)}
+def _cifar_examples(split):
+  images, labels = _cifar_like(CIFAR_SIZES[split], seed=len(split))
+  for i, (image, label) in enumerate(zip(images, labels)):
+    yield f"{split}_{i}", {"id": f"{split}_{i}", "image": PIL.Image.fromarray(image),
+                           "label": int(label)}
 
 
 IMAGENET_SIZES = [(9, 9), (9, 14), (12, 9), (20, 11), (10, 10), (9, 30)]
@@ -144,36 +131,17 @@ def _imagenet_like(split):
           for hw in IMAGENET_SIZES]
 
 
-class FakeImagenet2012(tfds.core.GeneratorBasedBuilder, skip_registration=True):
-  """A tiny dataset with imagenet2012's name, version and features; images of different sizes."""
-  name = "imagenet2012"
-  VERSION = tfds.core.Version("5.1.0")
-
-  def _info(self):
-    return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({
-        "file_name": tfds.features.Text(),
-        "image": tfds.features.Image(shape=(None, None, 3), encoding_format="png"),
-        "label": tfds.features.ClassLabel(num_classes=1000)}))
-
-  def _split_generators(self, dl_manager):
-    del dl_manager
-    return {split: self._generate_examples(split) for split in ("train", "validation")}
-
-  def _generate_examples(self, split):
-    for i, (image, label) in enumerate(_imagenet_like(split)):
-      yield f"{split}_{i}", {"file_name": f"{i}.png", "image": PIL.Image.fromarray(image),
-                             "label": label}
-
-
-def _prepare(builder_cls, data_dir):
-  builder_cls(data_dir=str(data_dir), file_format="array_record").download_and_prepare()
+def _imagenet_examples(split):
+  for i, (image, label) in enumerate(_imagenet_like(split)):
+    yield f"{split}_{i}", {"file_name": f"{i}.png", "image": PIL.Image.fromarray(image),
+                           "label": label}
 
 
 @pytest.fixture(scope="module")
 def tfds_dir(tmp_path_factory):
   data_dir = tmp_path_factory.mktemp("tfds")
-  _prepare(FakeCifar10, data_dir)
-  _prepare(FakeImagenet2012, data_dir)
+  tfds_fakes.cifar10(data_dir, CIFAR_SIZES, _cifar_examples)
+  tfds_fakes.imagenet2012(data_dir, ("train", "validation"), _imagenet_examples)
   return data_dir
 
 
@@ -196,7 +164,7 @@ def test_cifar10_from_array_record_reads_exactly_what_was_written(tfds_dir, no_d
   assert (ds.num_classes, ds.image_shape, ds.crop_padding, ds.flip) == (10, (32, 32, 3), 4, True)
   np.testing.assert_allclose(ds.mean, data.CIFAR10_MEAN)
   for source, split in ((ds.train, "train"), (ds.test, "test")):
-    written = _by_image(*_cifar_like(FakeCifar10.SIZES[split], seed=len(split)))
+    written = _by_image(*_cifar_like(CIFAR_SIZES[split], seed=len(split)))
     images, labels = _all(source)
     chex.assert_shape(images, (len(written), 32, 32, 3))
     chex.assert_type([images, labels], [np.uint8, np.int32])
