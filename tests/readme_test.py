@@ -101,6 +101,8 @@ INLINE_FRAGMENTS = {
     "pip install 'natjax[tfds]'": "an install (the tfds extra; the test extra holds it)",
     "natjax retrain": "a command's name; its runs are in the Retraining blocks",
     "natjax compare": "a command's name; it runs in the Retraining block",
+    "natjax plot": "a command's name; it runs in the quickstart and Retraining blocks",
+    "natjax plot RUN_DIR [--out DIR]": "a synopsis; it runs in the quickstart and Retraining blocks",
     "natjax search": "a command's name; it runs in the first block",
     "natjax search --config CONFIG --workdir DIR [--config.FIELD=VALUE ...]": "a synopsis",
     "natjax transform": "a command's name; it runs in the Command line blocks",
@@ -222,6 +224,21 @@ def test_every_readme_command_runs(workspace):
   for name in ("retrain_digits", "darts_c10", "nat_darts_c10"):
     assert (workspace / "runs" / name / "retrain.json").exists(), name
   assert (workspace / "compare.png").exists()
+  for plot in ("curves.png", "candidates.png"):
+    assert (run / plot).stat().st_size > 0, plot
+  assert (workspace / "runs" / "darts_c10" / "curves.png").stat().st_size > 0
+
+
+def test_the_pictures_are_in_the_repository():
+  with open(README, encoding="utf-8") as f:
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", f.read())
+  assert links
+  for link in links:
+    assert "://" not in link, link
+    path = os.path.join(REPO, link)
+    with open(path, "rb") as f:
+      assert f.read(8) == b"\x89PNG\r\n\x1a\n", link
+    assert os.path.getsize(path) < 200_000, link
 
 
 def test_every_command_in_the_prose_is_run_or_a_fragment():

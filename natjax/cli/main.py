@@ -2,7 +2,8 @@
 
   natjax cost  --arch NAME_OR_FILE [--arch ...] [--archs-file FILE] [--network cifar|imagenet]
                [--convention conv_linear|ptflops] [--channels C] [--json]
-  natjax draw  --arch NAME_OR_FILE [--arch ...] [--archs-file FILE] --out FILE.svg|FILE.png|DIR
+  natjax draw  --arch NAME_OR_FILE [--arch ...] [--archs-file FILE]
+               --out FILE.svg|FILE.png|FILE.pdf|DIR
   natjax export --arch NAME_OR_FILE [--arch ...] [--archs-file FILE] [--form natjax|darts]
                 [--out FILE.py|FILE.json]
   natjax rules --rule NAME_OR_FILE [--space NAME] [--json]
@@ -14,6 +15,7 @@
                    [--space NAME]
   natjax retrain --config FILE[:ARG] --workdir DIR [--arch NAME_OR_FILE] [--config.FIELD=VALUE ...]
   natjax compare RUN_DIR [RUN_DIR ...] [--out PLOT.png]
+  natjax plot RUN_DIR [--out DIR]
   natjax --version
 
 Every command may be preceded by `--imports MODULE[,MODULE]` (and $NATJAX_IMPORTS): modules
@@ -190,9 +192,10 @@ def _cmd_transform(args: argparse.Namespace) -> None:
     print(f"wrote {args.out}")
   if args.draw:
     files.output_dir(args.draw, "--draw")
-    for (name, genotype), after in zip(inputs, out_genotypes):
+    for (name, genotype), after, entry in zip(inputs, out_genotypes, report):
       path = viz.draw_transformation(genotype, after[0], os.path.join(args.draw, name + ".svg"),
-                                     title=f"{name} under {rule.name}")
+                                     title=f"{name} under {rule.name}",
+                                     costs=(entry["input"], entry["outputs"][0]))
       print(f"wrote {path}")
 
 
@@ -268,6 +271,12 @@ def _cmd_compare(args: argparse.Namespace) -> None:
     print(f"wrote {args.out}")
 
 
+def _cmd_plot(args: argparse.Namespace) -> None:
+  from natjax.io import plots
+  for path in plots.draw_run(args.run_dir, args.out):
+    print(f"wrote {path}")
+
+
 class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
   """Every option's help ends with its default: '(default: X)', '(default: off)' for a flag; an
   option whose default is None says in its help what happens without it."""
@@ -332,10 +341,11 @@ def _parser() -> argparse.ArgumentParser:
                     " for several architectures)")
   cost.set_defaults(run=_cmd_cost)
 
-  draw = add("draw", help="draw both cells of an architecture to SVG or PNG")
+  draw = add("draw", help="draw both cells of an architecture to SVG, PNG or PDF")
   _add_arch_inputs(draw)
   draw.add_argument("--out", required=True,
-                    help="output file, .svg or .png; a directory (NAME.svg each) for several")
+                    help="output file, .svg, .png or .pdf; a directory (NAME.svg each) for"
+                    " several")
   draw.set_defaults(run=_cmd_draw)
 
   export = add("export", help="write genotypes as a genotypes.py or JSON file")
@@ -412,6 +422,15 @@ def _parser() -> argparse.ArgumentParser:
   compare.add_argument("--out", default=None,
                        help="write accuracy vs MAdds as a PNG (default: table only)")
   compare.set_defaults(run=_cmd_compare)
+
+  plot = add("plot", help="redraw a run's curves.png (and a search's candidates.png) from its"
+             " files")
+  plot.add_argument("run_dir", metavar="RUN_DIR",
+                    help="work directory of a natjax search or retrain run (reads its"
+                    " tensorboard/ event files and, for a search, derived.json)")
+  plot.add_argument("--out", default=None, metavar="DIR",
+                    help="where the PNGs go (created with its parents; default: RUN_DIR)")
+  plot.set_defaults(run=_cmd_plot)
   return parser
 
 

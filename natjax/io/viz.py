@@ -6,16 +6,21 @@ output node c_{k} on the right. Each edge is a curved arrow labelled with its op
 by op family; the concat edges into the output carry no label. Figures are built on
 `matplotlib.figure.Figure` with an Agg canvas, so drawing never touches pyplot or the backend.
 
+Colours come from the Okabe-Ito palette (M. Okabe and K. Ito, "Color Universal Design", 2008;
+B. Wong, "Points of view: Color blindness", Nature Methods 8:441, 2011), made so that readers with
+any common colour-vision deficiency can tell them apart: one colour per op family, max-pool
+vermillion and avg-pool sky blue (apart in hue and lightness), `null` grey and dashed.
+
 Public functions:
   draw_cell(ax, edges, concat, title, highlight=()) -> None
   draw_genotype(genotype, path, title=None) -> str
-  draw_transformation(before, after, path, title=None) -> str
+  draw_transformation(before, after, path, title=None, costs=None, accuracy=None) -> str
 """
 
 from __future__ import annotations
 
 import os
-from typing import Iterable, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -25,7 +30,7 @@ from matplotlib import patches
 from natjax import files
 from natjax.errors import InputError
 
-SUFFIXES = (".svg", ".png")
+SUFFIXES = (".svg", ".png", ".pdf")
 
 X_STEP = 2.2          # Horizontal distance between layers, in data units.
 INPUT_Y = 1.5         # The inputs sit at +/- INPUT_Y; intermediate nodes on y = 0.
@@ -36,17 +41,22 @@ UNIT_INCHES = 0.85    # Inches per data unit in the figures built here.
 DUPLICATE_RAD = 0.22  # Extra arc3 rad between duplicate edges of the same node pair.
 LABEL_TS = (0.5, 0.4, 0.6, 0.32, 0.68, 0.25, 0.75, 0.18, 0.82)
 
-# (name prefix, colour, line style); the first prefix that matches wins.
+# The Okabe-Ito palette (Wong 2011, Figure 2); yellow is left out (too light on white).
+OKABE_ITO = {"black": "#000000", "orange": "#E69F00", "sky_blue": "#56B4E9",
+             "bluish_green": "#009E73", "yellow": "#F0E442", "blue": "#0072B2",
+             "vermillion": "#D55E00", "reddish_purple": "#CC79A7"}
+# (op family, colour, line style); ops of unregistered families match by name prefix.
 _FAMILIES = (
-    ("null", "#9e9e9e", "--"),
-    ("skip", "#222222", "-"),
-    ("sep_conv", "#2e7d32", "-"),
-    ("dil_conv", "#6a1b9a", "-"),
-    ("conv", "#1565c0", "-"),
-    ("max_pool", "#e65100", "-"),
-    ("avg_pool", "#c62828", "-"),
+    ("null", "#999999", "--"),
+    ("skip", OKABE_ITO["black"], "-"),
+    ("sep_conv", OKABE_ITO["bluish_green"], "-"),
+    ("dil_conv", OKABE_ITO["reddish_purple"], "-"),
+    ("factorized_conv", OKABE_ITO["orange"], "-"),
+    ("conv", OKABE_ITO["blue"], "-"),
+    ("max_pool", OKABE_ITO["vermillion"], "-"),
+    ("avg_pool", OKABE_ITO["sky_blue"], "-"),
 )
-_OTHER = ("#795548", "-")
+_OTHER = ("#555555", "-.")  # a family registered by a fork
 _CONCAT_COLOUR = "#b0b0b0"
 _HIGHLIGHT_COLOUR = "#ffd54f"
 
@@ -62,9 +72,14 @@ class _Arc(NamedTuple):
 
 
 def op_style(op_name: str) -> Tuple[str, str]:
-  """Returns (colour, line style) of an op, by family (conv, sep_conv, dil_conv, pools, ...)."""
-  for prefix, colour, style in _FAMILIES:
-    if op_name.startswith(prefix):
+  """Returns (colour, line style) of an op by its registered family (conv, sep_conv, dil_conv,
+  pools, ...); an unregistered name by the family its name starts with; ops of other families
+  (a fork's) dark grey, dash-dotted."""
+  from natjax.core import ops  # pylint: disable=g-import-not-at-top
+  registered = op_name in ops.registered_ops()
+  family = ops.get_op(op_name).family if registered else op_name
+  for name, colour, style in _FAMILIES:
+    if family == name or (not registered and family.startswith(name + "_")):
       return colour, style
   return _OTHER
 
@@ -248,7 +263,8 @@ def draw_cell(ax, edges: Sequence[Edge], concat: Sequence[int], title: str,
 
 
 def _check_path(path: str) -> str:
-  """Returns the image format of `path` ('svg' or 'png'); raises InputError for any other."""
+  """Returns the image format of `path` ('svg', 'png' or 'pdf'); raises InputError for any
+  other, naming the allowed suffixes."""
   suffix = os.path.splitext(str(path))[1].lower()
   if suffix not in SUFFIXES:
     raise InputError(f"cannot draw to '{path}': the file name must end in one of "
@@ -265,9 +281,9 @@ def _new_figure(width_units: float, height_units: float) -> Figure:
 
 
 def _save(fig: Figure, path: str, fmt: str) -> str:
-  """Saves `fig` to `path`, creating parent directories; text stays text in SVG."""
+  """Saves `fig` to `path`, creating parent directories; text stays text in SVG and PDF."""
   full = files.output_file(path, "drawing")
-  with matplotlib.rc_context({"svg.fonttype": "none"}):
+  with matplotlib.rc_context({"svg.fonttype": "none", "pdf.fonttype": 42}):
     fig.savefig(full, format=fmt, dpi=150, bbox_inches="tight")
   return path
 
@@ -294,14 +310,14 @@ def draw_genotype(genotype, path: str, title: Optional[str] = None) -> str:
 
   Args:
     genotype: a `natjax.core.arch.Genotype` (normal, normal_concat, reduce, reduce_concat).
-    path: output file; the format follows the suffix, '.svg' or '.png'.
+    path: output file; the format follows the suffix, '.svg', '.png' or '.pdf'.
     title: optional figure title.
 
   Returns:
     `path`.
 
   Raises:
-    InputError: if the suffix of `path` is neither '.svg' nor '.png'.
+    InputError: if the suffix of `path` is not one of `SUFFIXES`.
   """
   fmt = _check_path(path)
   fig = _new_figure(_width_units([genotype]), _PAIR_HEIGHT)
@@ -318,22 +334,57 @@ def _changed(before: Sequence[Edge], after: Sequence[Edge]) -> List[int]:
   return [i for i, (a, b) in enumerate(zip(pad(before), pad(after))) if a != b]
 
 
-def draw_transformation(before, after, path: str, title: Optional[str] = None) -> str:
-  """Draws an input genotype (left) and its transformed genotype (right), changes highlighted.
+def _change(before: float, after: float) -> str:
+  return f"{100.0 * (after / before - 1):+.1f} %" if before else "n/a"
+
+
+def change_text(costs: Sequence[Mapping[str, Any]],
+                accuracy: Optional[Sequence[Optional[float]]] = None) -> str:
+  """One line of what a transformation changed: 'params 3.35 M -> 2.68 M (-19.9 %), MAdds
+  528.4 M -> 424.2 M (-19.7 %)' and, when both accuracies are known, '; shared-weight accuracy
+  0.826 -> 0.830 (+0.004)'.
+
+  Args:
+    costs: (before, after) mappings with 'params' and 'madds' (counts, not millions).
+    accuracy: (before, after) accuracies in [0, 1], or None.
+  """
+  (p0, m0), (p1, m1) = ((c["params"], c["madds"]) for c in costs)
+  text = (f"params {p0 / 1e6:.2f} M -> {p1 / 1e6:.2f} M ({_change(p0, p1)}), MAdds"
+          f" {m0 / 1e6:.1f} M -> {m1 / 1e6:.1f} M ({_change(m0, m1)})")
+  if accuracy is not None and None not in tuple(accuracy):
+    a0, a1 = accuracy
+    text += f"; shared-weight accuracy {a0:.3f} -> {a1:.3f} ({a1 - a0:+.3f})"
+  return text
+
+
+def draw_transformation(before, after, path: str, title: Optional[str] = None,
+                        costs: Optional[Sequence[Mapping[str, Any]]] = None,
+                        accuracy: Optional[Sequence[Optional[float]]] = None) -> str:
+  """Draws an input genotype (left) and its transformed genotype (right), changes highlighted;
+  the figure's title ends with the cost change (and the accuracy change when given).
 
   Args:
     before: the input `Genotype`.
     after: the transformed `Genotype`.
-    path: output file; the format follows the suffix, '.svg' or '.png'.
-    title: optional figure title.
+    path: output file; the format follows the suffix, '.svg', '.png' or '.pdf'.
+    title: optional first line of the figure's title.
+    costs: (before, after) mappings with 'params' and 'madds' in the CIFAR network (a
+      derived.json entry's 'input' and 'output', or a transform report's 'input' and an
+      output); default: computed with `natjax.core.costs.genotype_cost` (CIFAR network,
+      conv_linear MAdds).
+    accuracy: (before, after) shared-weight accuracies in [0, 1] on the same images, when the
+      caller knows them (a search's derivation); default: not shown.
 
   Returns:
     `path`.
 
   Raises:
-    InputError: if the suffix of `path` is neither '.svg' nor '.png'.
+    InputError: if the suffix of `path` is not one of `SUFFIXES`.
   """
   fmt = _check_path(path)
+  if costs is None:
+    from natjax.core import costs as cost_model  # pylint: disable=g-import-not-at-top
+    costs = (cost_model.genotype_cost(before), cost_model.genotype_cost(after))
   highlight = (_changed(before.normal, after.normal), _changed(before.reduce, after.reduce))
   fig = _new_figure(2 * _width_units([before, after]), _PAIR_HEIGHT)
   axes = fig.subplots(2, 2)
@@ -343,6 +394,6 @@ def draw_transformation(before, after, path: str, title: Optional[str] = None) -
   axes[1, 0].set_title("input: reduction cell", fontsize=10)
   axes[0, 1].set_title("transformed: normal cell", fontsize=10)
   axes[1, 1].set_title("transformed: reduction cell", fontsize=10)
-  if title:
-    fig.suptitle(title, fontsize=12)
+  change = change_text(costs, accuracy)
+  fig.suptitle(f"{title}\n{change}" if title else change, fontsize=11)
   return _save(fig, path, fmt)

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -130,6 +131,28 @@ def test_draw_writes_svg(capsys, tmp_path):
   assert code == 0 and (tmp_path / "e.svg").read_text().lstrip().startswith("<?xml")
 
 
+def test_draw_writes_pdf(capsys, tmp_path):
+  code, out, _ = _run(capsys, "draw", "--arch", "ENAS", "--out", str(tmp_path / "e.pdf"))
+  assert code == 0 and (tmp_path / "e.pdf").read_bytes().startswith(b"%PDF-")
+  assert out == f"wrote {tmp_path / 'e.pdf'}\n"
+
+
+def test_plot_redraws_a_runs_curves(capsys, tmp_path):
+  import tensorboardX  # pylint: disable=g-import-not-at-top
+  writer = tensorboardX.SummaryWriter(str(tmp_path / "run" / "tensorboard"))
+  for step in (1, 2, 3):
+    writer.add_scalar("train/loss", 1.0 / step, step)
+  writer.close()
+  code, out, err = _run(capsys, "plot", str(tmp_path / "run"), "--out", str(tmp_path / "p"))
+  assert code == 0, err
+  assert out == f"wrote {tmp_path / 'p' / 'curves.png'}\n"
+  assert (tmp_path / "p" / "curves.png").read_bytes().startswith(b"\x89PNG")
+  (tmp_path / "empty").mkdir()
+  code, out, err = _run(capsys, "plot", str(tmp_path / "empty"))
+  assert code == 2 and not out and err.count("\n") == 1
+  assert err.startswith(f"natjax plot: error: run directory {tmp_path / 'empty'}: no scalars")
+
+
 def test_rules_json_lists_every_op(capsys):
   code, out, _ = _run(capsys, "rules", "--rule", "natpp", "--json")
   assert code == 0
@@ -141,7 +164,8 @@ def test_rules_json_lists_every_op(capsys):
 @pytest.mark.parametrize("argv, message", [
     (("cost", "--arch", "DART"), "did you mean 'DARTS'"),
     (("cost", "--arch", "NAONET"), "conv_1x3_3x1 and 2x2 max and average pools"),
-    (("draw", "--arch", "DARTS", "--out", "x.bmp"), ".bmp"),
+    (("draw", "--arch", "DARTS", "--out", "x.bmp"), "must end in one of .svg, .png, .pdf"),
+    (("plot", "no_such_run_dir"), "natjax plot: error: run directory no_such_run_dir: not found"),
     (("rules", "--rule", "natp"), "did you mean 'natpp'"),
     (("--imports", "natjax_no_such_fork", "archs"), "cannot import module 'natjax_no_such_fork'"),
 ])
@@ -268,8 +292,12 @@ def test_out_into_missing_folders_creates_them(capsys, tmp_path):
   code, _, err = _run(capsys, "transform", "--arch", "DARTS", "--rule", "nat", "--policy", "init",
                       "--out", str(report), "--draw", str(tmp_path / "drawings" / "now"))
   assert code == 0, err
-  assert json.loads(report.read_text())[0]["name"] == "DARTS"
-  assert (tmp_path / "drawings" / "now" / "DARTS.svg").exists()
+  entry = json.loads(report.read_text())[0]
+  assert entry["name"] == "DARTS"
+  out = entry["outputs"][0]
+  svg = ET.parse(tmp_path / "drawings" / "now" / "DARTS.svg").getroot()
+  title = [t.text for t in svg.iter() if t.tag.endswith("text") and t.text][-1]
+  assert title.startswith(f"params 3.35 M -> {out['params'] / 1e6:.2f} M (")  # the report's costs
 
 
 @pytest.mark.parametrize("argv, needle", [
@@ -287,6 +315,9 @@ def test_out_into_missing_folders_creates_them(capsys, tmp_path):
      "A_FILE is a file, not a folder"),
     (["transform", "--arch", "DARTS", "--policy", "gs://bucket/policy"],
      "gs:// paths are not supported"),
+    (["plot", "A_DIR.svg", "--out", "A_FILE"],
+     "output directory 'A_FILE': is an existing file, not a directory"),
+    (["plot", "A_FILE"], "run directory A_FILE: is a file, not a directory"),
     (["transform", "--arch", "DARTS", "--rule", "nat", "--policy", "init", "--out",
       "gs://bucket/t.json"], "gs:// paths are not supported"),
 ])
