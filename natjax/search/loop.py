@@ -3,13 +3,14 @@
 nothing here changes what a step computes.
 
 Each epoch is one pass of w-steps over the w split, then one pass of theta-steps over the theta
-split (none before `theta_start_epoch`: supernet-only warm-up). The whole state is checkpointed
-every `checkpoint_every` steps, at each epoch end (unless `checkpoint_epoch_end` is off, for many
-short epochs; the last epoch always) and on SIGTERM; all randomness derives from (seed, step) and
-batches from (seed, epoch, step), so a resumed run ends with the same summary.json and
-derived.json as an uninterrupted one. Derivation and the held-out check score architectures on
-whole splits, the theta split and the test split (`scoring_sets`); `restore(workdir)` rebuilds a
-finished search for analyses after the run.
+split (none before `theta_start_epoch`: supernet-only warm-up), fed by the host loop shared with
+retraining (`natjax.train.host_loop`: sync, finiteness check, interval-mean metrics under `w/...`
+and `theta/...` tags, preemption). The whole state is checkpointed every `checkpoint_every` steps,
+at each epoch end (unless `checkpoint_epoch_end` is off, for many short epochs; the last epoch
+always) and on SIGTERM; all randomness derives from (seed, step) and batches from (seed, epoch,
+step), so a resumed run ends with the same summary.json and derived.json as an uninterrupted one.
+Derivation and the held-out check score architectures on whole splits, the theta split and the test
+split (`scoring_sets`); `restore(workdir)` rebuilds a finished search for analyses after the run.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from event_files import read_scalars
-from natjax.train import checkpoints, host_loop, metrics
+from natjax.train import checkpoints, host_loop, metrics, sharding
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -173,11 +173,29 @@ def test_agreement_stops_every_host_at_the_agreed_step(tmp_path):
   assert sorted(checkpointer.saved) == [7]
 
 
-def test_compile_on_first_call_reports_once_and_keeps_results():
-  said = []
-  fn = jax.jit(lambda x: x * 2 + 1)
+def test_compile_on_first_call_compiles_once_and_keeps_results():
+  """A sharded step with a donated state, as the search's: one backend compilation (the explicit
+  one; the jitted call finds it in jit's cache), one report, the jitted function's results."""
+  mesh = sharding.data_mesh()
+  fn = sharding.shard_step(lambda s, b: s + jax.lax.psum(b.sum(), sharding.AXIS), mesh,
+                           donate_argnums=(0,))
+  state = sharding.replicate(jnp.zeros((), jnp.float32), mesh)
+  batches = [sharding.global_batch(np.full((4,), i, np.float32), mesh) for i in range(3)]
+  said, compiles = [], []
+
+  def listener(name, secs, **kwargs):
+    del secs, kwargs
+    if name == "/jax/core/compile/backend_compile_duration":
+      compiles.append(name)
+
   call = host_loop.compile_on_first_call(fn, "toy step", said.append)
-  assert [int(call(jnp.int32(i))) for i in range(3)] == [1, 3, 5]
+  jax.monitoring.register_event_duration_secs_listener(listener)
+  try:
+    for batch in batches:
+      state = call(state, batch)
+  finally:
+    jax.monitoring.unregister_event_duration_listener(listener)
+  assert float(state) == 4 * (0 + 1 + 2) and len(compiles) == 1
   assert len(said) == 1 and said[0].startswith("toy step compiled in ") and said[0].endswith(" s")
 
 
