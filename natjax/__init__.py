@@ -11,7 +11,8 @@ What a user needs, from one place (names load on first use, so `import natjax` s
                   `--config.FIELD=VALUE` overrides, as the command line takes them)
   extension       register_op_family, OpFamily, register_op, OpSpec, register_space, SearchSpace,
                   register_rule, Rule, get_space, get_rule, get_op, import_modules, temporary
-  errors          InputError (bad input: one line that names the problem)
+  errors          InputError (bad input: one line that names the problem), Preempted (SIGTERM
+                  stopped a search or retraining after saving: a SystemExit with code 143)
 
 Everything else lives in the sub-packages (layers, each importing only those below it): `cli`,
 `search`, `train`, `io`, `nn`, `data`, `core`, `kernels`; their other names are private by
@@ -42,6 +43,7 @@ _EXPORTS = {
     "get_rule": "natjax.core.rules",
     "import_modules": "natjax.registry", "temporary": "natjax.core.extend",
     "InputError": "natjax.errors", "load_config": "natjax.cli.configs",
+    "Preempted": "natjax.train.host_loop",
 }
 __all__ = ["__version__"] + sorted(_EXPORTS)
 

@@ -99,6 +99,7 @@ INLINE_FRAGMENTS = {
     "bash constraints/update.sh": "regenerates the lock files with uv from the package index",
     "pip install -c constraints/lowest.txt -e '.[test]'": "an install into a fresh environment",
     "pip install 'natjax[tfds]'": "an install (the tfds extra; the test extra holds it)",
+    "pip install tensorboard": "an install (TensorBoard, to view the event files; not needed)",
     "natjax retrain": "a command's name; its runs are in the Retraining blocks",
     "natjax compare": "a command's name; it runs in the Retraining block",
     "natjax plot": "a command's name; it runs in the quickstart and Retraining blocks",

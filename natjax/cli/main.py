@@ -24,7 +24,8 @@ the current directory too. Bad input (an unknown name, a malformed file, an inva
 that fails to import, an output path that cannot be written) prints one line naming the problem to
 stderr and exits with code 2; a file system failure while writing (a full disk) is one line and
 exit code 1; no traceback reaches the user. Output files and directories get their missing parent
-folders created; `natjax.files` holds these checks.
+folders created; `natjax.files` holds these checks. `search` and `retrain` save and exit with code
+143 on SIGTERM (one line says what was saved) and exit with code 1 when a loss becomes non-finite.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import argparse
 import json
 import os
 import sys
-from typing import Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import natjax
 from natjax import files, registry
@@ -239,11 +240,7 @@ def _cmd_search(args: argparse.Namespace) -> None:
   from natjax.cli import configs
   _init_distributed()
   config = _with_imports(configs.load_config(args.config, args.overrides), args.imports)
-  try:
-    search.run(config, args.workdir)
-  except search.SearchError as err:
-    print(f"natjax search: stopped: {err}", file=sys.stderr)
-    raise SystemExit(1) from None
+  _run_loop("search", search.run, config, args.workdir)
 
 
 def _cmd_retrain(args: argparse.Namespace) -> None:
@@ -253,13 +250,18 @@ def _cmd_retrain(args: argparse.Namespace) -> None:
   config = _with_imports(configs.load_config(args.config, args.overrides), args.imports)
   if args.arch:
     config.arch = args.arch
+  _run_loop("retrain", retrain.run, config, args.workdir)
+
+
+def _run_loop(command: str, run: Callable, config: Any, workdir: str) -> None:
+  """Runs a host loop (`natjax.train.host_loop`): a non-finite metric exits with code 1 and its
+  one-line message; a preemption has printed its line and exits with code 143 (`Preempted` is
+  that SystemExit)."""
+  from natjax.train import host_loop
   try:
-    retrain.run(config, args.workdir)
-  except retrain.Preempted as err:
-    print(f"natjax retrain: {err}", file=sys.stderr)
-    raise SystemExit(143) from None
-  except retrain.RetrainError as err:
-    print(f"natjax retrain: stopped: {err}", file=sys.stderr)
+    run(config, workdir)
+  except host_loop.NonFiniteError as err:
+    print(f"natjax {command}: stopped: {err}", file=sys.stderr)
     raise SystemExit(1) from None
 
 

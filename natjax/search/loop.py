@@ -3,36 +3,37 @@
 nothing here changes what a step computes.
 
 Each epoch is one pass of w-steps over the w split, then one pass of theta-steps over the theta
-split (none before `theta_start_epoch`: supernet-only warm-up). The whole state is checkpointed
-every `checkpoint_every` steps, at each epoch end (unless `checkpoint_epoch_end` is off, for many
-short epochs; the last epoch always) and on SIGTERM; all randomness derives from (seed, step) and
-batches from (seed, epoch, step), so a resumed run ends with the same summary.json and
-derived.json as an uninterrupted one. Derivation and the held-out check score architectures on
-whole splits, the theta split and the test split (`scoring_sets`); `restore(workdir)` rebuilds a
-finished search for analyses after the run.
+split (none before `theta_start_epoch`: supernet-only warm-up), fed by the host loop shared with
+retraining (`natjax.train.host_loop`: sync, finiteness check, interval-mean metrics under `w/...`
+and `theta/...` tags, preemption). The whole state is checkpointed every `checkpoint_every` steps,
+at each epoch end (unless `checkpoint_epoch_end` is off, for many short epochs; the last epoch
+always) and on SIGTERM; all randomness derives from (seed, step) and batches from (seed, epoch,
+step), so a resumed run ends with the same summary.json and derived.json as an uninterrupted one.
+Derivation and the held-out check score architectures on whole splits, the theta split and the test
+split (`scoring_sets`); `restore(workdir)` rebuilds a finished search for analyses after the run.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import time
 from typing import Any, Dict, List, NamedTuple, Tuple
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import tqdm
 
 from natjax import data, files, registry
 from natjax.core import arch as arch_lib
 from natjax.core import spaces
 from natjax.errors import InputError, closest
 from natjax.io import genotype_files, json_files, notation, policy_files, viz
+from natjax.nn import supernet
 from natjax.search import derive
 from natjax.search.steps import SearchState, Setup, Steps, make_setup, make_steps, init_state
-from natjax.train import checkpoints, sharding
-from natjax.train.metrics import MetricWriter
+from natjax.train import checkpoints, host_loop, sharding
 
 SUMMARY_FILE = "summary.json"
 DERIVED_FILE = genotype_files.DERIVED_FILE
@@ -42,8 +43,9 @@ _RESUMABLE_CHANGES = frozenset({"log_every", "checkpoint_every", "checkpoint_epo
                                 "progress"})
 
 
-class SearchError(RuntimeError):
-  """The search stopped (non-finite values); the message says what happened and how to resume."""
+# The search stopped (non-finite values); the message says what happened and how to resume.
+SearchError = host_loop.NonFiniteError
+Preempted = host_loop.Preempted
 
 
 def num_eval_batches(num_examples: int, batch_size: int, num_batches: int = 0) -> int:
@@ -189,22 +191,37 @@ def _print_derived(entries: List[Dict[str, Any]], num_examples: int, out: Any) -
       print(f"  {line}", file=out)
 
 
+# The progress bar's postfix: the newest w- and theta-figures side by side.
+_POSTFIX = ((("w_loss", "w/loss"), ("w_acc", "w/accuracy")),
+            (("reward", "theta/reward"), ("baseline", "theta/baseline")))
+# Step metrics (natjax.search.steps) -> TensorBoard tags (natjax.train.metrics).
+_W_TAGS = {"w_loss": "w/loss", "w_accuracy": "w/accuracy"}
+_THETA_TAGS = {"theta_loss": "theta/loss", "reward": "theta/reward",
+               "baseline": "theta/baseline", "entropy": "theta/entropy",
+               "acc_alpha": "theta/acc_alpha", "acc_beta": "theta/acc_beta"}
+
+
 def run(config: Any, workdir: str, out: Any = None) -> Dict[str, Any]:
   """Runs (or resumes) a search in `workdir`; returns the summary.
 
-  Writes WORKDIR/config.json, checkpoints/, tensorboard event files, derived.json, one SVG per
-  derived architecture, policy/ (the policy export for `natjax transform --policy`) and
-  summary.json. A run killed at any point resumes from its newest checkpoint when started again
-  with the same config and workdir, and ends with the same summary.json and derived.json.
+  Writes WORKDIR/config.json, checkpoints/, tensorboard/ (event files, tags in
+  `natjax.train.metrics`), derived.json, one SVG per derived architecture, policy/ (the policy
+  export for `natjax transform --policy`) and summary.json. A run killed at any point resumes
+  from its newest checkpoint when started again with the same config and workdir, and ends with
+  the same summary.json and derived.json. Prints one line per phase with its duration (data,
+  supernet, each step's compilation, derivation, held-out check).
 
   Raises:
     InputError: a bad config, missing data, or a checkpoint that does not fit the config.
     SearchError: a non-finite loss or reward (the newest checkpoint is the last good state).
+    Preempted: SIGTERM (`natjax.train.host_loop.Preempted`, a SystemExit with code 143); the
+      state was saved.
   """
   out = sys.stdout if out is None else out
   registry.import_modules(config.imports)
   validate_config(config)
   workdir = files.check_output_dir(workdir, "work directory")  # absolute: orbax needs it
+  start = time.perf_counter()
   dataset = data.load(config.dataset, config.data_dir, split_seed=config.split_seed,
                       w_fraction=config.w_fraction)
   smallest = min(len(dataset.w), len(dataset.theta), len(dataset.test))
@@ -212,22 +229,24 @@ def run(config: Any, workdir: str, out: Any = None) -> Dict[str, Any]:
     raise InputError(f"config.batch_size={config.batch_size} is larger than the smallest split of"
                      f" '{config.dataset}' ({smallest} examples: w {len(dataset.w)}, theta"
                      f" {len(dataset.theta)}, test {len(dataset.test)})")
+  print(f"data loaded: {config.dataset}, w {len(dataset.w):,} / theta {len(dataset.theta):,} /"
+        f" test {len(dataset.test):,} examples ({host_loop.since(start)})", file=out)
   setup = make_setup(config, dataset)
   derive_inputs = _derive_inputs(config, setup.space)
   mesh = sharding.data_mesh()
   steps = make_steps(setup, mesh)
   w_steps = data.steps_per_epoch(len(dataset.w), config.batch_size)
   theta_steps = data.steps_per_epoch(len(dataset.theta), config.batch_size)
-  smallest = min(len(dataset.w), len(dataset.theta), len(dataset.test))
-  if config.batch_size > smallest:
-    raise InputError(f"config.batch_size={config.batch_size} is larger than the smallest split of"
-                     f" '{config.dataset}' ({smallest} examples: w {len(dataset.w)}, theta"
-                     f" {len(dataset.theta)}, test {len(dataset.test)})")
   total_steps = sum(epoch_length(config, e, w_steps, theta_steps) for e in range(config.epochs))
 
   key = jax.random.key(config.seed)
+  start = time.perf_counter()
   state = sharding.replicate(init_state(jax.random.fold_in(key, 0), setup, dataset.image_shape),
                              mesh)
+  print(f"supernet built: {config.num_cells} cells, C={config.channels},"
+        f" {supernet.count_params(state.w_params):,} weights; policy"
+        f" {supernet.count_params(state.theta_params):,} params ({host_loop.since(start)})",
+        file=out)
   # Input is checked: the work directory is made now, and removed again if the run fails before
   # its first checkpoint.
   with files.removed_if_unused(workdir):
@@ -240,57 +259,51 @@ def run(config: Any, workdir: str, out: Any = None) -> Dict[str, Any]:
   step, epoch, position = (int(x) for x in jax.device_get((state.step, state.epoch,
                                                             state.position)))
   sets = scoring_sets(config, dataset, mesh)
-  writer = MetricWriter(os.path.join(workdir, "tensorboard"))
-  progress = tqdm.tqdm(total=total_steps, initial=step, unit="step", dynamic_ncols=True,
-                       disable=not config.progress, file=sys.stderr)
   print(f"search: {config.dataset}, space {config.space}, rule {config.rule}, {config.epochs}"
         f" epochs of {w_steps} w-steps + {theta_steps} theta-steps, global batch"
         f" {config.batch_size} on {jax.device_count()} device(s); workdir {workdir}", file=out)
-  sync_every = min(config.log_every, 10)  # CPU collectives deadlock if too many are in flight
-  try:
-    with checkpoints.Preemption() as preemption:
-      while epoch < config.epochs:
-        epoch_steps = epoch_length(config, epoch, w_steps, theta_steps)
-        while position < epoch_steps:
-          batch = _batch_for(dataset, config, epoch, position, w_steps, mesh)
-          fn = steps.w_step if position < w_steps else steps.theta_step
-          state, metrics = fn(state, batch)
-          step, position = step + 1, position + 1
-          if step % sync_every == 0 or position == epoch_steps:
-            values = {k: float(v) for k, v in jax.device_get(metrics).items()}
-            bad = [k for k, v in values.items() if not np.isfinite(v)]
-            if bad:
-              raise SearchError(
-                  f"{bad[0]} became {values[bad[0]]} at step {step} (epoch {epoch}); the newest"
-                  f" checkpoint in {checkpointer.directory} (step"
-                  f" {checkpointer.latest_step()}) is the last good state: lower the learning"
-                  " rate in the config and start a new --workdir from it, or rerun to resume")
-            if step % config.log_every == 0:
-              writer.write_scalars(step, values)
-              progress.set_postfix({k: f"{v:.3g}" for k, v in values.items()}, refresh=False)
-            progress.update(step - progress.n)
-          if step % config.checkpoint_every == 0 or preemption.requested:
-            checkpointer.save(step, state)
-          if preemption.requested:
-            print(f"\nSIGTERM: saved step {step} in {checkpointer.directory}; run the same"
-                  " command to resume", file=out)
-            raise SystemExit(143)
-        epoch, position = epoch + 1, 0
-        state = state._replace(epoch=jnp.asarray(epoch, jnp.int32),
-                               position=jnp.asarray(0, jnp.int32))
-        state = sharding.replicate(state, mesh)
-        if config.checkpoint_epoch_end or epoch == config.epochs:
-          checkpointer.save(step, state)
-        if config.derive_every and epoch % config.derive_every == 0 and epoch < config.epochs:
-          scorer = derive.Scorer(steps.score_archs, state.w_params, sets["derive"])
-          entries = derive.derive(setup, scorer, state.theta_params, derive_inputs,
-                                  jax.random.fold_in(key, 1_000_000 + epoch),
-                                  config.derive_samples)
-          json_files.write_json(os.path.join(workdir, f"derived_epoch{epoch}.json"), entries)
-  finally:
-    progress.close()
-    writer.close()
+  loop = host_loop.Loop(checkpointer, workdir, step=step, total_steps=total_steps,
+                        log_every=config.log_every, checkpoint_every=config.checkpoint_every,
+                        postfix=_POSTFIX, progress=config.progress, out=out)
+  w_step = host_loop.compile_on_first_call(steps.w_step, "w-step", loop.say)
+  theta_step = host_loop.compile_on_first_call(steps.theta_step, "theta-step", loop.say)
+
+  def step_fn(state, epoch, position):
+    batch = _batch_for(dataset, config, epoch, position, w_steps, mesh)
+    if position < w_steps:
+      state, metrics = w_step(state, batch)
+      return state, {tag: metrics[name] for name, tag in _W_TAGS.items()}
+    state, metrics = theta_step(state, batch)
+    return state, {tag: metrics[name] for name, tag in _THETA_TAGS.items()}
+
+  with loop:
+    while epoch < config.epochs:
+      state = loop.run_epoch(state, epoch, position,
+                             epoch_length(config, epoch, w_steps, theta_steps), step_fn)
+      epoch, position = epoch + 1, 0
+      state = state._replace(epoch=jnp.asarray(epoch, jnp.int32),
+                             position=jnp.asarray(0, jnp.int32))
+      state = sharding.replicate(state, mesh)
+      if config.checkpoint_epoch_end or epoch == config.epochs:
+        loop.save(state)
+      if config.derive_every and epoch % config.derive_every == 0 and epoch < config.epochs:
+        start = time.perf_counter()
+        scorer = derive.Scorer(steps.score_archs, state.w_params, sets["derive"])
+        entries = derive.derive(setup, scorer, state.theta_params, derive_inputs,
+                                jax.random.fold_in(key, 1_000_000 + epoch),
+                                config.derive_samples)
+        path = os.path.join(workdir, f"derived_epoch{epoch}.json")
+        json_files.write_json(path, entries)
+        loop.say(f"epoch {epoch}: derived {_derivation(config, derive_inputs, sets)}"
+                 f" ({host_loop.since(start)}): {path}")
   return finish(config, workdir, setup, steps, state, derive_inputs, sets, key, out)
+
+
+def _derivation(config: Any, derive_inputs: List[Tuple[str, Any]],
+                sets: Dict[str, EvalSet]) -> str:
+  """'K candidates x N input(s) on M theta-split images', for the phase lines."""
+  return (f"{config.derive_samples + 1} candidates x {len(derive_inputs)} input(s) on"
+          f" {sets['derive'].num_examples:,} theta-split images")
 
 
 class Restored(NamedTuple):
@@ -338,17 +351,24 @@ def finish(config: Any, workdir: str, setup: Setup, steps: Steps, state: SearchS
            derive_inputs: List[Tuple[str, Any]], sets: Dict[str, EvalSet], key: jax.Array,
            out: Any) -> Dict[str, Any]:
   """Final derivation, held-out policy check, policy export and summary (from the state only)."""
+  start = time.perf_counter()
   derive_scorer = derive.Scorer(steps.score_archs, state.w_params, sets["derive"])
   entries = derive.derive(setup, derive_scorer, state.theta_params, derive_inputs,
                           jax.random.fold_in(key, 1), config.derive_samples)
+  print(f"derived: {_derivation(config, derive_inputs, sets)} ({host_loop.since(start)})",
+        file=out)
   json_files.write_json(os.path.join(workdir, DERIVED_FILE), entries)
   for e in entries if jax.process_index() == 0 else ():
     viz.draw_transformation(notation.genotype_from_json(e["input"]), derive.output_genotype(e),
                             os.path.join(workdir, f"{e['name']}.svg"),
                             title=f"{e['name']} under {setup.rule.name}")
+  start = time.perf_counter()
   held_out_scorer = derive.Scorer(steps.score_archs, state.w_params, sets["held_out"])
   held_out, _ = derive.evaluate_policy(setup, held_out_scorer, state.theta_params,
                                        jax.random.fold_in(key, 2), config.eval_archs)
+  print(f"held-out check scored: {config.eval_archs} random architectures x"
+        f" {len(derive.VARIANTS)} transformations on {sets['held_out'].num_examples:,} test"
+        f" images ({host_loop.since(start)})", file=out)
   if jax.process_index() == 0:
     policy_files.save_policy(os.path.join(workdir, policy_files.WORKDIR_POLICY),
                            jax.device_get(state.theta_params), space=setup.space,

@@ -1,5 +1,6 @@
-"""The state of a run on disk: orbax checkpoints of a whole state pytree, the check that a run
-directory may be resumed with a config, and SIGTERM as a flag a loop reads.
+"""The state of a run on disk: orbax checkpoints of a whole state pytree (and orbax's agreement
+across hosts on the step to save at a preemption), and the check that a run directory may be
+resumed with a config.
 
 A run directory (`--workdir`) holds checkpoints/ (`StateCheckpointer`) and config.json
 (`natjax.io.json_files`); `resume_or_start` restores the newest state when the stored config agrees
@@ -9,8 +10,6 @@ with the current one, naming the first field that does not.
 from __future__ import annotations
 
 import os
-import signal
-import threading
 from typing import Any, Tuple
 
 import jax
@@ -44,6 +43,12 @@ class StateCheckpointer:
   def latest_step(self) -> Any:
     """The newest saved step, or None."""
     return self._manager.latest_step()
+
+  def reached_preemption(self, step: int) -> bool:
+    """Whether every host has reached the step to save at after a preemption notice (orbax's
+    `CheckpointManager.reached_preemption`; always False in a single process). Every host must
+    call it after every step."""
+    return self._manager.reached_preemption(step)
 
   def save(self, step: int, state: Any) -> None:
     """Writes `state` as step `step` (replacing an existing save of that step)."""
@@ -115,32 +120,6 @@ def _check_state(found: orbax_files.Leaves, wanted: orbax_files.Leaves, where: s
   (shape, dtype), (want_shape, want_dtype) = found[name], wanted[name]
   raise InputError(f"{where}field '{name}' is {dtype}{list(shape)} but this configuration"
                    f" needs {want_dtype}{list(want_shape)}; use a new --workdir")
-
-
-class Preemption:
-  """Turns SIGTERM (a preempted VM, a cluster's time limit) into a flag that a training loop reads
-  after every step: it then saves its state and exits, so no work is lost.
-
-  Use as a context manager around the loop; the previous handler comes back on exit. Outside the
-  main thread (where signals cannot be handled) the flag simply never rises.
-  """
-
-  def __init__(self):
-    self.requested = False
-    self._previous = None
-
-  def __enter__(self) -> "Preemption":
-    if threading.current_thread() is threading.main_thread():
-      self._previous = signal.signal(signal.SIGTERM, self._handle)
-    return self
-
-  def _handle(self, signum: int, frame: Any) -> None:
-    del signum, frame
-    self.requested = True
-
-  def __exit__(self, *exc: Any) -> None:
-    if self._previous is not None:
-      signal.signal(signal.SIGTERM, self._previous)
 
 
 def check_resumable(workdir: str, config: Any, may_change: Any) -> None:

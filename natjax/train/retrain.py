@@ -32,8 +32,6 @@ from typing import Any, Callable, Dict, List, NamedTuple, Tuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-import tensorboardX
-import tqdm
 
 from natjax import data, files, registry
 from natjax.core import costs
@@ -41,7 +39,7 @@ from natjax.core.arch import Genotype
 from natjax.errors import InputError, closest
 from natjax.io import genotype_files, json_files, notation, reports
 from natjax.nn import evalnet
-from natjax.train import checkpoints, sharding
+from natjax.train import checkpoints, host_loop, sharding
 
 RESULT_FILE = reports.RESULT_FILE
 CHECKPOINT_DIR = checkpoints.STATE_DIR
@@ -50,15 +48,11 @@ DATASET_NETWORKS = {"cifar10": "cifar", "digits": "cifar", "imagenet2012": "imag
 # Config fields that may change when a run is resumed (they change logging, not results).
 _RESUMABLE_CHANGES = frozenset({"checkpoint_every_steps", "log_every_steps", "progress",
                                 "data_dir"})
-_SYNC_EVERY = 10  # at most this many steps in flight (CPU collectives deadlock beyond ~60)
 
 
-class RetrainError(RuntimeError):
-  """The run stopped (a non-finite loss); the message says what was saved and what to do."""
-
-
-class Preempted(RuntimeError):
-  """SIGTERM arrived; the state was saved and the same command resumes the run."""
+# The run stopped (a non-finite loss); the message says what was saved and what to do.
+RetrainError = host_loop.NonFiniteError
+Preempted = host_loop.Preempted
 
 
 class RetrainState(NamedTuple):
@@ -165,9 +159,10 @@ def eval_batches(num_examples: int, batch_size: int) -> List[Tuple[np.ndarray, n
   return out
 
 
-def evaluate(steps: Steps, state: RetrainState, source: data.Source, batch_size: int,
+def evaluate(eval_step: Callable, state: RetrainState, source: data.Source, batch_size: int,
              mesh: Any) -> Dict[str, float]:
-  """Test accuracy and mean loss over the whole split ({'accuracy', 'loss'})."""
+  """Test accuracy and mean loss over the whole split ({'accuracy', 'loss'}), with `eval_step`
+  (`Steps.evaluate`)."""
   per_process = batch_size // jax.process_count()
   start = jax.process_index() * per_process
   totals = {"correct": 0, "loss": 0.0, "count": 0}
@@ -175,8 +170,8 @@ def evaluate(steps: Steps, state: RetrainState, source: data.Source, batch_size:
   for indices, mask in eval_batches(len(source), batch_size):
     local = data.batch(source, indices[start:start + per_process])
     local["mask"] = mask[start:start + per_process]
-    pending.append(steps.evaluate(state.train, sharding.global_batch(local, mesh)))
-    if len(pending) >= _SYNC_EVERY:
+    pending.append(eval_step(state.train, sharding.global_batch(local, mesh)))
+    if len(pending) >= host_loop.MAX_IN_FLIGHT:
       for m in jax.device_get(pending):
         totals = {k: totals[k] + m[k] for k in totals}
       pending = []
@@ -201,6 +196,9 @@ def initial_state(config: Any, network: evalnet.EvalNetConfig, genotype: Genotyp
                       jnp.zeros((), jnp.float32), jnp.zeros((), jnp.float32))
 
 
+_POSTFIX = ((("loss", "train/loss"), ("acc", "train/accuracy")),)
+
+
 def run(config: Any, workdir: str, out: Any = None) -> Dict[str, Any]:
   """Retrains `config.arch` from scratch in `workdir` (resuming a run found there).
 
@@ -210,11 +208,14 @@ def run(config: Any, workdir: str, out: Any = None) -> Dict[str, Any]:
   cells may be smaller), 'trained_params': parameters of the network actually trained (aux head
   excluded), 'epochs', 'final_test_accuracy' (after the last epoch), 'best_test_accuracy' (best
   epoch), 'wall_time_s' (this invocation only: the one field that differs in a resumed run)}.
+  Event files go to WORKDIR/tensorboard (tags in `natjax.train.metrics`). Prints one line per
+  phase with its duration (data, network, the steps' compilation, each epoch's evaluation).
 
   Raises:
     InputError: a bad config, architecture or dataset, or a checkpoint that does not fit.
     RetrainError: a non-finite loss; the last good state was saved.
-    Preempted: SIGTERM; the state was saved.
+    Preempted: SIGTERM (`natjax.train.host_loop.Preempted`, a SystemExit with code 143); the
+      state was saved.
   """
   started = time.time()
   out = sys.stdout if out is None else out
@@ -222,8 +223,11 @@ def run(config: Any, workdir: str, out: Any = None) -> Dict[str, Any]:
   validate_config(config)
   arch_name, genotype = genotype_files.resolve_arch(config.arch)
   workdir = files.check_output_dir(workdir, "work directory")  # absolute: orbax needs it
+  start = time.perf_counter()
   dataset = data.load(config.dataset, config.data_dir, split_seed=config.split_seed,
                       image_size=config.image_size)
+  print(f"data loaded: {config.dataset}, train {len(dataset.train):,} / test"
+        f" {len(dataset.test):,} examples ({host_loop.since(start)})", file=out)
   network = network_for(config, dataset.num_classes)
   epoch_steps = data.steps_per_epoch(len(dataset.train), config.batch_size)
   if config.max_steps_per_epoch:
@@ -235,10 +239,19 @@ def run(config: Any, workdir: str, out: Any = None) -> Dict[str, Any]:
   optimizer = evalnet.make_optimizer(config.learning_rate, config.lr_min, config.epochs,
                                      epoch_steps, config.momentum, config.weight_decay,
                                      config.grad_clip)
+  # The learning rate of each epoch (constant within one), for the metrics.
+  epoch_rates = np.asarray(evalnet.make_schedule(config.learning_rate, config.lr_min,
+                                                 config.epochs)(jnp.arange(config.epochs)))
   mesh = sharding.data_mesh()
   steps = make_steps(config, network, genotype, dataset, optimizer)
+  start = time.perf_counter()
   state = sharding.replicate(
       initial_state(config, network, genotype, optimizer, dataset.image_shape), mesh)
+  cost = costs.genotype_cost(genotype, config.network)
+  trained_params = evalnet.count_params(state.train.params)
+  print(f"network built: {arch_name}, {config.network} network C={network.channels},"
+        f" {network.num_cells} cells, {trained_params:,} params ({host_loop.since(start)})",
+        file=out)
   # Input is checked: the work directory is made now, and removed again if the run fails before
   # its first checkpoint.
   with files.removed_if_unused(workdir):
@@ -248,64 +261,51 @@ def run(config: Any, workdir: str, out: Any = None) -> Dict[str, Any]:
                                           _RESUMABLE_CHANGES, out)
   step, epoch, position = (int(x) for x in jax.device_get(
       (state.train.step, state.epoch, state.position)))
-  cost = costs.genotype_cost(genotype, config.network)
-  trained_params = evalnet.count_params(state.train.params)
-  print(f"retrain: {arch_name} on {config.dataset}, {config.network} network C="
-        f"{network.channels}, {network.num_cells} cells ({trained_params:,} params; the"
-        f" full-size network: {cost['params']:,} params, {cost['madds'] / 1e6:.1f} M MAdds),"
-        f" {config.epochs} epochs of {epoch_steps} steps at batch {config.batch_size} on"
-        f" {jax.device_count()} device(s); workdir {workdir}", file=out)
-  writer = tensorboardX.SummaryWriter(workdir) if jax.process_index() == 0 else None
-  progress = tqdm.tqdm(total=total_steps, initial=step, unit="step", dynamic_ncols=True,
-                       disable=not config.progress, file=sys.stderr)
-  good = state  # The newest state whose every loss so far was finite.
-  pending: List[Dict[str, jax.Array]] = []
-  try:
-    with checkpoints.Preemption() as preemption:
+  print(f"retrain: {arch_name} on {config.dataset} (the full-size {config.network} network:"
+        f" {cost['params']:,} params, {cost['madds'] / 1e6:.1f} M MAdds), {config.epochs} epochs"
+        f" of {epoch_steps} steps at batch {config.batch_size} on {jax.device_count()}"
+        f" device(s); workdir {workdir}", file=out)
+  loop = host_loop.Loop(checkpointer, workdir, step=step, total_steps=total_steps,
+                        log_every=config.log_every_steps,
+                        checkpoint_every=config.checkpoint_every_steps, postfix=_POSTFIX,
+                        progress=config.progress, out=out)
+  train_step = host_loop.compile_on_first_call(steps.train, "train step", loop.say)
+  eval_step = host_loop.compile_on_first_call(steps.evaluate, "eval step", loop.say)
+
+  def step_fn(state, epoch, position):
+    indices = data.batch_indices(len(dataset.train), config.batch_size, config.seed, epoch,
+                                 position, jax.process_index(), jax.process_count())
+    batch = sharding.global_batch(data.batch(dataset.train, indices, epoch), mesh)
+    drop_path = evalnet.drop_path_at(network, epoch, config.epochs)
+    train, metrics = train_step(state.train, batch, state.rng,
+                                jnp.asarray(drop_path, jnp.float32))
+    state = state._replace(train=train, position=jnp.asarray(position + 1, jnp.int32))
+    return state, {"train/loss": metrics["loss"],
+                   "train/accuracy": metrics["correct"] / config.batch_size,
+                   "train/grad_norm": metrics["grad_norm"],
+                   "train/learning_rate": float(epoch_rates[epoch]),
+                   "train/drop_path_prob": float(drop_path)}
+
+  with loop:
+    try:
       while epoch < config.epochs:
-        drop_path = jnp.asarray(evalnet.drop_path_at(network, epoch, config.epochs), jnp.float32)
-        while position < epoch_steps:
-          indices = data.batch_indices(len(dataset.train), config.batch_size, config.seed, epoch,
-                                       position, jax.process_index(), jax.process_count())
-          batch = sharding.global_batch(data.batch(dataset.train, indices, epoch), mesh)
-          train, metrics = steps.train(state.train, batch, state.rng, drop_path)
-          step, position = step + 1, position + 1
-          state = state._replace(train=train, position=jnp.asarray(position, jnp.int32))
-          pending.append(metrics)
-          save = step % config.checkpoint_every_steps == 0 or preemption.requested
-          log = step % config.log_every_steps == 0 or position == epoch_steps
-          if len(pending) >= _SYNC_EVERY or save or log:
-            good = _check_finite(pending, good, state, step, epoch, checkpointer)
-            if log:
-              last = jax.device_get(pending[-1])
-              _log_train(writer, progress, last, step, epoch, epoch_steps, config, drop_path)
-            pending = []
-            progress.update(step - progress.n)
-          if save:
-            checkpointer.save(step, state)
-          if preemption.requested:
-            raise Preempted(f"SIGTERM: saved step {step} in {checkpointer.directory}; run the"
-                            " same command to resume")
-        result = evaluate(steps, state, dataset.test, config.eval_batch_size, mesh)
+        state = loop.run_epoch(state, epoch, position, epoch_steps, step_fn)
+        start = time.perf_counter()
+        result = evaluate(eval_step, state, dataset.test, config.eval_batch_size, mesh)
         best = max(float(state.best_accuracy), result["accuracy"])
         epoch, position = epoch + 1, 0
         state = sharding.replicate(state._replace(
             epoch=jnp.asarray(epoch, jnp.int32), position=jnp.asarray(0, jnp.int32),
             best_accuracy=jnp.asarray(best, jnp.float32),
             last_accuracy=jnp.asarray(result["accuracy"], jnp.float32)), mesh)
-        good = state
-        checkpointer.save(step, state)
-        if writer is not None:
-          writer.add_scalar("test/accuracy", result["accuracy"], step)
-          writer.add_scalar("test/loss", result["loss"], step)
-          writer.flush()
-        progress.write(f"epoch {epoch}/{config.epochs}: test accuracy {result['accuracy']:.4f}"
-                       f" (best {best:.4f}), test loss {result['loss']:.4f}", file=out)
-  finally:
-    progress.close()
-    checkpointer.close()
-    if writer is not None:
-      writer.close()
+        loop.save(state)
+        loop.writer.write_scalars(loop.step, {"test/accuracy": result["accuracy"],
+                                              "test/loss": result["loss"]})
+        loop.say(f"epoch {epoch}/{config.epochs}: test accuracy {result['accuracy']:.4f}"
+                 f" (best {best:.4f}), test loss {result['loss']:.4f}"
+                 f" ({len(dataset.test):,} images in {host_loop.since(start)})")
+    finally:
+      checkpointer.close()
   summary = {"arch": arch_name, "genotype": notation.genotype_to_json(genotype),
              "network": config.network, "dataset": config.dataset, "params": cost["params"],
              "madds": cost["madds"], "trained_params": trained_params, "epochs": config.epochs,
@@ -317,39 +317,3 @@ def run(config: Any, workdir: str, out: Any = None) -> Dict[str, Any]:
         f" {summary['best_test_accuracy']:.4f}); wrote {os.path.join(workdir, RESULT_FILE)}",
         file=out)
   return summary
-
-
-def _check_finite(pending: List[Dict[str, jax.Array]], good: RetrainState, state: RetrainState,
-                  step: int, epoch: int, checkpointer: Any) -> RetrainState:
-  """Returns `state` when every pending loss and gradient norm is finite; otherwise saves `good`
-  (the state after the previous check) and raises RetrainError."""
-  values = jax.device_get([(m["loss"], m["grad_norm"]) for m in pending])
-  for offset, (loss, grad_norm) in enumerate(values):
-    if not (np.isfinite(loss) and np.isfinite(grad_norm)):
-      bad_step = step - len(values) + offset + 1
-      good_step = int(jax.device_get(good.train.step))
-      checkpointer.save(good_step, good)
-      what = "loss" if not np.isfinite(loss) else "gradient norm"
-      raise RetrainError(
-          f"the {what} became {loss if what == 'loss' else grad_norm} at step {bad_step} (epoch"
-          f" {epoch}); saved the last good state (step {good_step}) in"
-          f" {checkpointer.directory}: lower config.learning_rate and start a new --workdir, or"
-          " rerun to resume from it")
-  return state
-
-
-def _log_train(writer: Any, progress: Any, metrics: Dict[str, Any], step: int, epoch: int,
-               epoch_steps: int, config: Any, drop_path: jax.Array) -> None:
-  """Training scalars of the newest step to TensorBoard and the progress bar."""
-  batch = config.batch_size
-  values = {"train/loss": float(metrics["loss"]),
-            "train/accuracy": float(metrics["correct"]) / batch,
-            "train/grad_norm": float(metrics["grad_norm"]),
-            "train/learning_rate": float(evalnet.make_schedule(
-                config.learning_rate, config.lr_min, config.epochs, epoch_steps)(step - 1)),
-            "train/drop_path_prob": float(drop_path)}
-  if writer is not None:
-    for k, v in values.items():
-      writer.add_scalar(k, v, step)
-  progress.set_postfix({"epoch": epoch, "loss": f"{values['train/loss']:.3g}",
-                        "acc": f"{values['train/accuracy']:.3f}"}, refresh=False)

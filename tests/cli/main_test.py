@@ -211,6 +211,36 @@ def test_search_and_retrain_record_the_imports_in_their_config(capsys, tmp_path,
   assert seen == [("natjax_cli_fork_c",)]
 
 
+@pytest.mark.parametrize("command, config_file, module", [
+    ("search", "test.py", "natjax.search"), ("retrain", "retrain_digits.py", "natjax.train.retrain")])
+def test_search_and_retrain_exit_143_on_preemption_and_1_on_a_non_finite_loss(
+    capsys, tmp_path, monkeypatch, command, config_file, module):
+  """The loop has printed the preemption line (the library's `Preempted` is SystemExit(143));
+  a non-finite metric is one line on stderr and code 1."""
+  from natjax.train import host_loop
+  config = os.path.join(REPO, "configs", config_file)
+  argv = [command, "--config", config, "--workdir", str(tmp_path / "run")]
+
+  def preempted(config, workdir):
+    raise host_loop.Preempted("SIGTERM: saved step 5 in DIR; run the same command to resume", 5)
+
+  monkeypatch.setattr(importlib.import_module(module), "run", preempted)
+  with pytest.raises(SystemExit) as exit_info:
+    cli.main(argv)
+  assert exit_info.value.code == 143
+
+  def diverged(config, workdir):
+    raise host_loop.NonFiniteError("w/loss became nan at step 7 (epoch 0); ...")
+
+  monkeypatch.setattr(importlib.import_module(module), "run", diverged)
+  capsys.readouterr()
+  with pytest.raises(SystemExit) as exit_info:
+    cli.main(argv)
+  _, err = capsys.readouterr()
+  assert exit_info.value.code == 1
+  assert err == f"natjax {command}: stopped: w/loss became nan at step 7 (epoch 0); ...\n"
+
+
 @pytest.mark.parametrize("text, message", [
     ("Genotype(normal=[('sep_conv_3x3', 2, 0), ('sep_conv_3x3', 2, 1)], normal_concat=[2],"
      " reduce=[('max_pool_3x3', 2, 0), ('max_pool_3x3', 2, 1)], reduce_concat=[2])",

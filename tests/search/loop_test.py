@@ -23,6 +23,7 @@ import jax
 import numpy as np
 import pytest
 
+import event_files
 from natjax import data, search
 from natjax.core import arch, costs, genotypes
 from natjax.search import derive, loop
@@ -204,6 +205,7 @@ def e2e(tmp_path_factory):
   ctx.reference = str(root / "reference")
   proc = _run(ctx, ctx.reference)
   assert proc.returncode == 0, proc.stderr[-3000:]
+  ctx.reference_stdout = proc.stdout
   return ctx
 
 
@@ -293,6 +295,36 @@ def test_summary_and_derived_contents(e2e):
       assert entry["output"]["accuracy"] == max(scored)
     assert summary["derived"][entry["name"]]["accuracy_after"] == entry["output"]["accuracy"]
   assert _checkpoint_steps(e2e.reference)[-1] == 46
+
+
+# The phase lines of a fresh search on E2E_OVERRIDES, each printed once (durations vary).
+PHASES = [r"data loaded: digits, w 600 / theta 900 / test 297 examples \(\d+\.\d s\)",
+          r"supernet built: 3 cells, C=4, [\d,]+ weights; policy [\d,]+ params \(\d+\.\d s\)",
+          r"w-step compiled in \d+\.\d s",
+          r"theta-step compiled in \d+\.\d s",
+          r"derived: 2 candidates x 1 input\(s\) on 900 theta-split images \(\d+\.\d s\)",
+          r"held-out check scored: 2 random architectures x 4 transformations on 297 test images"
+          r" \(\d+\.\d s\)"]
+
+
+def test_search_prints_each_phase_once_in_order(e2e):
+  lines = e2e.reference_stdout.splitlines()
+  found = []
+  for pattern in PHASES:
+    matches = [i for i, line in enumerate(lines) if re.fullmatch(pattern, line)]
+    assert len(matches) == 1, (pattern, e2e.reference_stdout)
+    found.append(matches[0])
+  assert found == sorted(found)
+
+
+def test_event_file_tags(e2e):
+  """Namespaced tags at every log step (3) and the epoch's end (46); w-steps are 1-18."""
+  scalars = event_files.read_scalars(e2e.reference)
+  assert set(scalars) == {"w/loss", "w/accuracy", "theta/loss", "theta/reward", "theta/baseline",
+                          "theta/entropy", "theta/acc_alpha", "theta/acc_beta"}
+  assert [s for s, _ in scalars["w/loss"]] == list(range(3, 19, 3))
+  assert [s for s, _ in scalars["theta/reward"]] == list(range(21, 46, 3)) + [46]
+  assert all(0.0 <= v <= 1.0 for _, v in scalars["w/accuracy"])
 
 
 def test_resume_after_sigkill(e2e):

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import event_files
 from natjax import data
 from natjax.cli import configs
 from natjax.core import costs, genotypes
@@ -78,6 +79,26 @@ def test_final_accuracy_is_the_unbatched_accuracy_of_the_saved_network(finished)
   hits = int(np.sum(np.argmax(np.asarray(logits), -1) == labels))
   assert result["final_test_accuracy"] == pytest.approx(hits / 297, abs=1e-6)
   assert float(state.last_accuracy) == pytest.approx(hits / 297, abs=1e-6)
+
+
+def test_event_files_hold_interval_means_under_namespaced_tags(finished):
+  """Log steps 10, 12 (epoch end), 20, 24; the learning rate and drop-path probability are
+  constant within an epoch, so their interval means are the epoch's values."""
+  workdir, result = finished
+  scalars = event_files.read_scalars(workdir)
+  assert set(scalars) == {"train/loss", "train/accuracy", "train/grad_norm",
+                          "train/learning_rate", "train/drop_path_prob", "test/accuracy",
+                          "test/loss"}
+  for tag in ("train/loss", "train/accuracy", "train/grad_norm"):
+    assert [s for s, _ in scalars[tag]] == [10, 12, 20, 24], tag
+  assert [v for _, v in scalars["train/drop_path_prob"]] == pytest.approx([0, 0, 0.1, 0.1])
+  # Cosine from 0.05 to 0.001 over 2 epochs, one value per epoch: 0.05, then
+  # 0.001 + 0.049 * (1 + cos(pi / 2)) / 2 = 0.0255.
+  assert [v for _, v in scalars["train/learning_rate"]] == pytest.approx(
+      [0.05, 0.05, 0.0255, 0.0255])
+  assert [s for s, _ in scalars["test/accuracy"]] == [12, 24]
+  assert scalars["test/accuracy"][-1][1] == pytest.approx(result["final_test_accuracy"])
+  assert all(0.0 <= v <= 1.0 for _, v in scalars["train/accuracy"])
 
 
 def _finalized_steps(directory):
