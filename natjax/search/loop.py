@@ -29,7 +29,7 @@ from natjax import data, files, registry
 from natjax.core import arch as arch_lib
 from natjax.core import spaces
 from natjax.errors import InputError, closest
-from natjax.io import genotype_files, json_files, notation, policy_files, viz
+from natjax.io import genotype_files, json_files, notation, plots, policy_files, viz
 from natjax.nn import supernet
 from natjax.search import derive
 from natjax.search.steps import SearchState, Setup, Steps, make_setup, make_steps, init_state
@@ -101,7 +101,7 @@ def eval_set(source: data.Source, batch_size: int, num_batches: int, mesh: Any,
   per_host = batch_size // jax.process_count()
   rows = slice(jax.process_index() * per_host, (jax.process_index() + 1) * per_host)
   local_indices, local_weight = indices[:, rows].T, weight[:, rows].T  # [B_local, nb]
-  local = data.batch(source, local_indices.reshape(-1))
+  local = data.read(source, local_indices.reshape(-1))
   local = {k: v.reshape(local_indices.shape + v.shape[1:]) for k, v in local.items()}
   local["weight"] = local_weight
   return EvalSet(sharding.global_batch(local, mesh), held, int(weight.sum()))
@@ -165,14 +165,14 @@ def validate_config(config: Any) -> None:
     raise InputError("config.log_every and config.checkpoint_every must be >= 1")
 
 
-def _batch_for(dataset: data.Dataset, config: Any, epoch: int, position: int, w_steps: int,
-               mesh: Any) -> Any:
-  """The global batch of step `position` of `epoch` (w split first, then theta)."""
-  split, step = (dataset.w, position) if position < w_steps else (dataset.theta,
-                                                                  position - w_steps)
-  indices = data.batch_indices(len(split), config.batch_size, config.seed, epoch, step,
-                               jax.process_index(), jax.process_count())
-  return sharding.global_batch(data.batch(split, indices), mesh)
+def _batch_for(batches: Tuple[data.HostBatches, data.HostBatches], epoch: int, position: int,
+               w_steps: int, mesh: Any) -> Any:
+  """The global batch of step `position` of `epoch` (w split first, then theta), from the w and
+  theta splits' `data.HostBatches` (the same examples as `data.batch_indices` names)."""
+  w_batches, theta_batches = batches
+  if position < w_steps:
+    return sharding.global_batch(w_batches(epoch, position), mesh)
+  return sharding.global_batch(theta_batches(epoch, position - w_steps), mesh)
 
 
 def _print_derived(entries: List[Dict[str, Any]], num_examples: int, out: Any) -> None:
@@ -268,15 +268,18 @@ def run(config: Any, workdir: str, out: Any = None) -> Dict[str, Any]:
   w_step = host_loop.compile_on_first_call(steps.w_step, "w-step", loop.say)
   theta_step = host_loop.compile_on_first_call(steps.theta_step, "theta-step", loop.say)
 
+  batches = (data.HostBatches(dataset.w, config.batch_size, config.seed, steps=w_steps),
+             data.HostBatches(dataset.theta, config.batch_size, config.seed, steps=theta_steps))
+
   def step_fn(state, epoch, position):
-    batch = _batch_for(dataset, config, epoch, position, w_steps, mesh)
+    batch = _batch_for(batches, epoch, position, w_steps, mesh)
     if position < w_steps:
       state, metrics = w_step(state, batch)
       return state, {tag: metrics[name] for name, tag in _W_TAGS.items()}
     state, metrics = theta_step(state, batch)
     return state, {tag: metrics[name] for name, tag in _THETA_TAGS.items()}
 
-  with loop:
+  with loop, batches[0], batches[1]:
     while epoch < config.epochs:
       state = loop.run_epoch(state, epoch, position,
                              epoch_length(config, epoch, w_steps, theta_steps), step_fn)
@@ -361,7 +364,9 @@ def finish(config: Any, workdir: str, setup: Setup, steps: Steps, state: SearchS
   for e in entries if jax.process_index() == 0 else ():
     viz.draw_transformation(notation.genotype_from_json(e["input"]), derive.output_genotype(e),
                             os.path.join(workdir, f"{e['name']}.svg"),
-                            title=f"{e['name']} under {setup.rule.name}")
+                            title=f"{e['name']} under {setup.rule.name}",
+                            costs=(e["input"], e["output"]),
+                            accuracy=(e["input"]["accuracy"], e["output"]["accuracy"]))
   start = time.perf_counter()
   held_out_scorer = derive.Scorer(steps.score_archs, state.w_params, sets["held_out"])
   held_out, _ = derive.evaluate_policy(setup, held_out_scorer, state.theta_params,
@@ -389,6 +394,11 @@ def finish(config: Any, workdir: str, setup: Setup, steps: Steps, state: SearchS
   json_files.write_json(os.path.join(workdir, SUMMARY_FILE), summary)
   _print_derived(entries, sets["derive"].num_examples, out)
   print("\n" + derive.format_held_out({**held_out, **timing}), file=out)
-  print(f"wrote {os.path.join(workdir, DERIVED_FILE)}, {os.path.join(workdir, SUMMARY_FILE)}",
-        file=out)
+  written = [os.path.join(workdir, DERIVED_FILE), os.path.join(workdir, SUMMARY_FILE)]
+  if jax.process_index() == 0:
+    try:
+      written += plots.draw_run(workdir)  # curves.png, candidates.png
+    except InputError as err:  # e.g. log_every longer than the run: no scalars were logged
+      print(f"plots not drawn: {err}", file=out)
+  print(f"wrote {', '.join(written)}", file=out)
   return summary

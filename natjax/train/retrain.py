@@ -167,8 +167,9 @@ def evaluate(eval_step: Callable, state: RetrainState, source: data.Source, batc
   start = jax.process_index() * per_process
   totals = {"correct": 0, "loss": 0.0, "count": 0}
   pending = []
-  for indices, mask in eval_batches(len(source), batch_size):
-    local = data.batch(source, indices[start:start + per_process])
+  batches = eval_batches(len(source), batch_size)
+  reads = data.prefetch(source, [indices[start:start + per_process] for indices, _ in batches])
+  for (_, mask), local in zip(batches, reads):
     local["mask"] = mask[start:start + per_process]
     pending.append(eval_step(state.train, sharding.global_batch(local, mesh)))
     if len(pending) >= host_loop.MAX_IN_FLIGHT:
@@ -272,10 +273,11 @@ def run(config: Any, workdir: str, out: Any = None) -> Dict[str, Any]:
   train_step = host_loop.compile_on_first_call(steps.train, "train step", loop.say)
   eval_step = host_loop.compile_on_first_call(steps.evaluate, "eval step", loop.say)
 
+  train_batches = data.HostBatches(dataset.train, config.batch_size, config.seed,
+                                   steps=epoch_steps)
+
   def step_fn(state, epoch, position):
-    indices = data.batch_indices(len(dataset.train), config.batch_size, config.seed, epoch,
-                                 position, jax.process_index(), jax.process_count())
-    batch = sharding.global_batch(data.batch(dataset.train, indices, epoch), mesh)
+    batch = sharding.global_batch(train_batches(epoch, position), mesh)
     drop_path = evalnet.drop_path_at(network, epoch, config.epochs)
     train, metrics = train_step(state.train, batch, state.rng,
                                 jnp.asarray(drop_path, jnp.float32))
@@ -286,7 +288,7 @@ def run(config: Any, workdir: str, out: Any = None) -> Dict[str, Any]:
                    "train/learning_rate": float(epoch_rates[epoch]),
                    "train/drop_path_prob": float(drop_path)}
 
-  with loop:
+  with loop, train_batches:
     try:
       while epoch < config.epochs:
         state = loop.run_epoch(state, epoch, position, epoch_steps, step_fn)
