@@ -49,12 +49,14 @@ from jax import lax
 from natjax.core import families, ops, plan, spaces
 from natjax.core.arch import Arch, Cell
 from natjax.core.plan import CellLayout
-from natjax.kernels import conv, initializers, units
+from natjax.errors import InputError, closest
+from natjax.kernels import conv, initializers, units, windows
 from natjax.kernels.initializers import conv_fan_in, conv_weight, linear_weight
 from natjax.kernels.norm import BatchStats, Normalizer, batch_norm
 from natjax.kernels.varying import vary_like
 
 Params = Dict[str, Any]
+COMPUTE_DTYPES = ("float32", "bfloat16")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,7 +68,8 @@ class SupernetConfig:
     channels: C of the first cells.
     num_cells: number of cells; reductions at num_cells//3 and 2*num_cells//3.
     num_classes: classifier outputs.
-    impl: kernel implementation, 'shift' (CPU) or 'lax' (GPU/TPU).
+    impl: kernel implementation, 'shift' (CPU) or 'lax' (GPU/TPU); 'auto' is resolved to the one
+      that suits the backend when the config is made (`windows.resolve_impl`).
     stem_multiplier: the stem emits stem_multiplier * C channels.
     remat_branches: wrap every switch branch in `jax.checkpoint`: a branch then saves only its
       inputs (shared by all branches) for the backward pass and recomputes its own forward there.
@@ -74,15 +77,26 @@ class SupernetConfig:
     axis_name: the mesh axis every BN averages its batch statistics over, for a network applied
       inside `jax.shard_map` over a data axis (the search's steps name 'data'); None for local
       statistics (one device, or under plain jit).
+    compute_dtype: 'float32', or 'bfloat16' to run the network's arithmetic in bfloat16: images
+      and weights are cast on the way in (so gradients come back float32), BN statistics are
+      taken in float32 and the logits returned in float32. Parameters stay float32 either way.
   """
   space: str = "darts"
   channels: int = 20
   num_cells: int = 8
   num_classes: int = 10
-  impl: str = "shift"
+  impl: str = "auto"
   stem_multiplier: int = 3
   remat_branches: bool = True
   axis_name: Optional[str] = None
+  compute_dtype: str = "float32"
+
+  def __post_init__(self):
+    object.__setattr__(self, "impl", windows.resolve_impl(self.impl))
+    if self.compute_dtype not in COMPUTE_DTYPES:
+      raise InputError(f"SupernetConfig.compute_dtype: unknown dtype '{self.compute_dtype}'"
+                       f"{closest(self.compute_dtype, COMPUTE_DTYPES)}; choose one of"
+                       f" {', '.join(COMPUTE_DTYPES)}")
 
   def normalizer(self) -> Normalizer:
     """The normaliser of every BN in the cells: non-affine, on batch statistics (spec section 6)."""
@@ -245,7 +259,7 @@ def cell_output(states: Sequence[jax.Array], mask: Any) -> jax.Array:
     f32[B, H, W, N*C].
   """
   xp = jnp if isinstance(mask, jax.Array) else np
-  weights = xp.asarray(mask).astype(np.float32)
+  weights = xp.asarray(mask).astype(states[0].dtype)
   return jnp.concatenate([s * weights[k] for k, s in enumerate(states)], axis=-1)
 
 
@@ -264,9 +278,13 @@ def forward(params: Params, x: jax.Array, arch: Arch, config: SupernetConfig,
     cell_fn: runs one preprocessed cell, returns f32[B, H', W', N*C].
 
   Returns:
-    f32[B, num_classes] logits.
+    f32[B, num_classes] logits (computed in `config.compute_dtype`).
   """
   impl, norm = config.impl, config.normalizer()
+  if config.compute_dtype != "float32":
+    dtype = jnp.dtype(config.compute_dtype)
+    params = jax.tree.map(lambda a: a.astype(dtype), params)
+    x = x.astype(dtype)
   stem = params["stem"]
   s = batch_norm(conv.conv(x, stem["w"], 1, impl), scale=stem["scale"], bias=stem["bias"],
                  axis_name=config.axis_name)
@@ -277,7 +295,8 @@ def forward(params: Params, x: jax.Array, arch: Arch, config: SupernetConfig,
     p1 = preprocess(cell_params["pre1"], s1, impl, norm)
     s0, s1 = s1, cell_fn(cell_params, p0, p1, cell_arch, layout)
   pooled = jnp.mean(s1, axis=(1, 2))
-  return pooled @ params["head"]["w"] + params["head"]["b"]
+  logits = pooled @ params["head"]["w"] + params["head"]["b"]
+  return logits.astype(jnp.promote_types(logits.dtype, jnp.float32))  # bfloat16 -> float32
 
 
 def softmax_cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:

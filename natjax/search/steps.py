@@ -106,13 +106,19 @@ def theta_optimizer(learning_rate: float, b1: float, b2: float,
 
 
 def make_setup(config: Any, dataset: data.Dataset) -> Setup:
-  """The static half of a search from its config (fields documented in configs/default.py)."""
+  """The static half of a search from its config (fields documented in configs/default.py).
+
+  The kernel form is resolved here, once (`impl='auto'`: 'shift' on CPU, 'lax' on GPU/TPU;
+  `setup.supernet.impl` holds the form in use), and a config without `compute_dtype` (one saved
+  before it existed) computes in float32.
+  """
   space = spaces.get_space(config.space)
   rule = rules.get_rule(config.rule)
   net = supernet.SupernetConfig(space=config.space, channels=config.channels,
                                 num_cells=config.num_cells, num_classes=dataset.num_classes,
                                 impl=config.impl, stem_multiplier=config.stem_multiplier,
-                                axis_name=sharding.AXIS)
+                                axis_name=sharding.AXIS,
+                                compute_dtype=config.get("compute_dtype", "float32"))
   return Setup(
       supernet=net, space=space, rule=rule,
       policy=policy.for_rule(rule, space, released_quirk=config.released_quirk),
