@@ -8,11 +8,16 @@ ahead of time (trace + lower, then XLA compile, timed separately), called once t
 timed `--steps` times with block_until_ready; figures are medians. The step counter advances, so
 every timed call sees a new architecture, as in a search.
 
+The state is built as the search builds it (`steps.init_state`, called directly, its first call
+compiling the supernet's initialiser): "init_s". With `--compute-dtype bfloat16` the float32 steps
+run in the same process as the baseline ("float32_w_step_ms", "float32_theta_step_ms", and the
+ratios "w_speedup", "theta_speedup").
+
 Prints ONE JSON line:
-  {"config", "channels", "num_cells", "image", "batch", "impl", "devices", "w_step_ms",
-   "theta_step_ms" (medians), "w_step_ms_all", "theta_step_ms_all", "w_trace_s", "w_compile_s",
-   "theta_trace_s", "theta_compile_s", "init_s", "peak_rss_gb", "load_avg" (1-minute, before
-   and after), "backend"}
+  {"config", "channels", "num_cells", "image", "batch", "impl" (the kernel form in use, 'auto'
+   resolved), "compute_dtype", "devices", "device_kind", "w_step_ms", "theta_step_ms" (medians),
+   "w_step_ms_all", "theta_step_ms_all", "trace_s" {"w", "theta"}, "compile_s" {"w", "theta"},
+   "init_s", "peak_rss_gb", "load_avg" (1-minute, before and after), "backend", ...}
 
 Usage:
   python bench/search_step.py --small    # C=8, 5 cells, 16x16x3, batch 64: about a minute
@@ -36,6 +41,8 @@ import jax
 import numpy as np
 
 from natjax import data
+from natjax.kernels import windows
+from natjax.nn import supernet
 from natjax.search import steps as search_steps
 from natjax.train import sharding
 
@@ -73,14 +80,7 @@ def _peak_rss_gb() -> float:
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # ru_maxrss is in KiB.
 
 
-def _timed(fn: Callable[[], Any]) -> float:
-  start = time.perf_counter()
-  jax.block_until_ready(fn())
-  return time.perf_counter() - start
-
-
-def _bench_step(step: Callable, state: Any, batch: Any, num_steps: int,
-                prefix: str) -> Dict[str, Any]:
+def _bench_step(step: Callable, state: Any, batch: Any, num_steps: int) -> Dict[str, Any]:
   """AOT-compiles `step`, warms it up, times `num_steps` calls; returns figures and the state."""
   start = time.perf_counter()
   lowered = step.lower(state, batch)
@@ -96,34 +96,59 @@ def _bench_step(step: Callable, state: Any, batch: Any, num_steps: int,
     state, metrics = compiled(state, batch)
     jax.block_until_ready((state, metrics))
     times.append(1e3 * (time.perf_counter() - start))
-  return {f"{prefix}_step_ms": round(statistics.median(times), 1),
-          f"{prefix}_step_ms_all": [round(t, 1) for t in times],
-          f"{prefix}_trace_s": round(trace_s, 2), f"{prefix}_compile_s": round(compile_s, 2),
-          "_state": state}
+  return {"ms": round(statistics.median(times), 1), "all": [round(t, 1) for t in times],
+          "trace_s": round(trace_s, 2), "compile_s": round(compile_s, 2), "state": state}
 
 
-def bench(name: str, batch_size: int, num_steps: int, impl: str) -> Dict[str, Any]:
+def _steps_of(config: Any, dataset: data.Dataset, mesh: Any, state: Any, batch: Any,
+              num_steps: int) -> Dict[str, Dict[str, Any]]:
+  """{'w': figures, 'theta': figures} of the two steps of `config`, from `state`."""
+  steps = search_steps.make_steps(search_steps.make_setup(config, dataset), mesh)
+  out = {}
+  for prefix, step in (("w", steps.w_step), ("theta", steps.theta_step)):
+    out[prefix] = _bench_step(step, state, batch, num_steps)
+    state = out[prefix].pop("state")
+  return out
+
+
+def bench(name: str, batch_size: int, num_steps: int, impl: str,
+          compute_dtype: str = "float32") -> Dict[str, Any]:
   channels, num_cells, side = SIZES[name]
   config = _default_config()
-  config.channels, config.num_cells, config.batch_size, config.impl = (channels, num_cells,
-                                                                       batch_size, impl)
+  config.channels, config.num_cells, config.batch_size = channels, num_cells, batch_size
+  config.impl, config.compute_dtype = impl, compute_dtype
   load_before = os.getloadavg()[0]
   dataset = fake_dataset(side, 2 * batch_size)
   setup = search_steps.make_setup(config, dataset)
   mesh = sharding.data_mesh(jax.local_devices())
-  steps = search_steps.make_steps(setup, mesh)
-  init = jax.jit(search_steps.init_state, static_argnums=(1, 2))
-  init_s = _timed(lambda: init(jax.random.key(0), setup, dataset.image_shape))
-  state = sharding.replicate(init(jax.random.key(0), setup, dataset.image_shape), mesh)
+  start = time.perf_counter()
+  state = jax.block_until_ready(
+      search_steps.init_state(jax.random.key(0), setup, dataset.image_shape))
+  init_s = time.perf_counter() - start
+  host_state = jax.device_get(state)  # every run starts from the same values (steps donate)
   batch = sharding.global_batch(data.batch(dataset.w, np.arange(batch_size)), mesh)
-  result: Dict[str, Any] = {"config": name, "channels": channels, "num_cells": num_cells,
-                            "image": [side, side, 3], "batch": batch_size, "impl": impl,
-                            "devices": jax.device_count()}
-  for prefix, step in (("w", steps.w_step), ("theta", steps.theta_step)):
-    figures = _bench_step(step, state, batch, num_steps, prefix)
-    state = figures.pop("_state")
-    result.update(figures)
-  result.update({"init_s": round(init_s, 2), "peak_rss_gb": round(_peak_rss_gb(), 2),
+  runs = {compute_dtype: _steps_of(config, dataset, mesh, sharding.replicate(host_state, mesh),
+                                   batch, num_steps)}
+  if compute_dtype != "float32":
+    config.compute_dtype = "float32"
+    runs["float32"] = _steps_of(config, dataset, mesh, sharding.replicate(host_state, mesh),
+                                batch, num_steps)
+  figures = runs[compute_dtype]
+  result: Dict[str, Any] = {
+      "config": name, "channels": channels, "num_cells": num_cells, "image": [side, side, 3],
+      "batch": batch_size, "impl": setup.supernet.impl, "compute_dtype": compute_dtype,
+      "devices": jax.device_count(), "device_kind": jax.devices()[0].device_kind,
+      "w_step_ms": figures["w"]["ms"], "theta_step_ms": figures["theta"]["ms"],
+      "w_step_ms_all": figures["w"]["all"], "theta_step_ms_all": figures["theta"]["all"],
+      "trace_s": {k: figures[k]["trace_s"] for k in ("w", "theta")},
+      "compile_s": {k: figures[k]["compile_s"] for k in ("w", "theta")},
+      "init_s": round(init_s, 2)}
+  if "float32" in runs and compute_dtype != "float32":
+    base = runs["float32"]
+    result.update({"float32_w_step_ms": base["w"]["ms"], "float32_theta_step_ms": base["theta"]["ms"],
+                   "w_speedup": round(base["w"]["ms"] / figures["w"]["ms"], 3),
+                   "theta_speedup": round(base["theta"]["ms"] / figures["theta"]["ms"], 3)})
+  result.update({"peak_rss_gb": round(_peak_rss_gb(), 2),
                  "load_avg": [round(load_before, 2), round(os.getloadavg()[0], 2)],
                  "backend": jax.default_backend()})
   return result
@@ -135,12 +160,14 @@ def main() -> None:
   parser.add_argument("--batch", type=int, default=64, help="global batch (examples)")
   parser.add_argument("--steps", type=int, default=None,
                       help="timed calls per step kind (default 10 small, 5 search)")
-  parser.add_argument("--impl", default="shift", choices=("shift", "lax"),
+  parser.add_argument("--impl", default="auto", choices=windows.CHOICES,
                       help="kernel implementation (configs/default.py: impl)")
+  parser.add_argument("--compute-dtype", default="float32", choices=supernet.COMPUTE_DTYPES,
+                      help="supernet arithmetic; bfloat16 also times float32 as its baseline")
   args = parser.parse_args()
   name = "small" if args.small else "search"
   num_steps = args.steps or (10 if args.small else 5)
-  print(json.dumps(bench(name, args.batch, num_steps, args.impl)), flush=True)
+  print(json.dumps(bench(name, args.batch, num_steps, args.impl, args.compute_dtype)), flush=True)
 
 
 if __name__ == "__main__":

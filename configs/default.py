@@ -30,7 +30,10 @@ def get_config() -> ml_collections.ConfigDict:
   c.channels = 20              # supernet C of the first cells
   c.num_cells = 8              # supernet cells; reductions at 1/3 and 2/3
   c.stem_multiplier = 3        # stem width = stem_multiplier * channels
-  c.impl = "shift"             # kernel implementation: 'shift' (CPU) or 'lax' (GPU/TPU)
+  c.impl = "auto"              # kernel implementation: 'shift' (CPU), 'lax' (GPU/TPU) or 'auto'
+                               # (the one for the backend; config.json records the choice)
+  c.compute_dtype = "float32"  # supernet arithmetic: 'float32' or 'bfloat16' (weights and
+                               # optimiser states stay float32)
   # Schedule.
   c.epochs = 100               # each epoch: a pass of w-steps, then a pass of theta-steps
   c.theta_start_epoch = 0      # epochs of w-steps only before the policy trains (released

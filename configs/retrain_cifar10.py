@@ -8,7 +8,7 @@ Command:
       --arch DARTS            (or --arch runs/nat_darts/derived.json:DARTS)
 Hardware and runtime: 600 epochs of 520 steps at batch 96 in the C=36, 20-cell network (DARTS: 3.35
 M params, 528 M MAdds by the cost model). An estimate from the DARTS protocol, not measured here:
-about 1.5 days on one V100 with `--config.impl=lax`. Not a CPU job. Needs CIFAR-10 prepared for tfds
+about 1.5 days on one V100 (impl 'auto' picks the 'lax' kernels there). Not a CPU job. Needs CIFAR-10 prepared for tfds
 (README, Data). Expected test accuracy for DARTS-like cells: about 97 %.
 """
 
@@ -33,7 +33,8 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
   c.channels = 36                # C of the first cells (channels; doubles at each reduction)
   c.num_cells = 20               # cells; reductions at num_cells // 3 and 2 * num_cells // 3
   c.auxiliary = True             # auxiliary head after cell 2 * num_cells // 3 (training only)
-  c.impl = "shift"               # kernel implementation: 'shift' (CPU) or 'lax' (GPU/TPU)
+  c.impl = "auto"                # kernel implementation: 'shift' (CPU), 'lax' (GPU/TPU) or 'auto'
+                                 # (the one for the backend; config.json records the choice)
   # Schedule.
   c.epochs = 600                 # epochs (passes over the training set)
   c.batch_size = 96              # global training batch (examples), split over all devices

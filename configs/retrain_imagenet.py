@@ -2,7 +2,7 @@
 
 Command (one host, all its devices):
   natjax retrain --config configs/retrain_imagenet.py --workdir runs/retrain_darts_imagenet \
-      --arch DARTS --config.impl=lax
+      --arch DARTS
 Hardware and runtime: 250 epochs of 10,009 steps at batch 128, 224x224 input, the C=48, 14-cell
 network (DARTS: 4.72 M params, 530 M MAdds by the cost model). An estimate from the DARTS protocol,
 not measured here: about 3 days on 8 V100s (some 25 V100-days). Needs imagenet2012 prepared for tfds

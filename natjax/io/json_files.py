@@ -12,12 +12,19 @@ from typing import Any, Dict
 
 import jax
 
+from natjax.kernels import windows
+
 CONFIG_FILE = "config.json"
 
 
 def config_json(config: Any) -> Dict[str, Any]:
-  """A ConfigDict as plain JSON values (tuples as lists), keys sorted."""
-  return json.loads(config.to_json_best_effort(sort_keys=True))
+  """A ConfigDict as plain JSON values (tuples as lists), keys sorted, as the run runs it: a
+  kernel form `impl` of 'auto' is recorded as the form it resolves to on this backend
+  (`natjax.kernels.windows.resolve_impl`)."""
+  out = json.loads(config.to_json_best_effort(sort_keys=True))
+  if out.get("impl") == windows.AUTO:
+    out["impl"] = windows.resolve_impl(windows.AUTO)
+  return out
 
 
 def write_json(path: str, obj: Any) -> None:

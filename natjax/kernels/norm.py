@@ -46,8 +46,11 @@ def batch_norm(x: jax.Array, eps: float = 1e-5, scale: Optional[jax.Array] = Non
     axis_name: a mesh axis to average the statistics over (inside `shard_map`), or None.
 
   Returns:
-    f32[N, H, W, C], per channel mean 0 and variance var/(var+eps) before the affine.
+    x.dtype[N, H, W, C], per channel mean 0 and variance var/(var+eps) before the affine; a
+    bfloat16 x is normalised in float32 (statistics included) and the result cast back.
   """
+  dtype = x.dtype
+  x = x.astype(jnp.promote_types(dtype, jnp.float32))
   mean = _batch_mean(x, axis_name)
   var = _batch_mean(jnp.square(x - mean), axis_name)
   y = (x - mean) * lax.rsqrt(var + eps)
@@ -55,7 +58,7 @@ def batch_norm(x: jax.Array, eps: float = 1e-5, scale: Optional[jax.Array] = Non
     y = y * scale
   if bias is not None:
     y = y + bias
-  return y
+  return y.astype(dtype)
 
 
 def running_batch_norm(params: Params, stats: Params, x: jax.Array, train: bool,

@@ -8,6 +8,8 @@ s = 2.
 
 from __future__ import annotations
 
+from typing import Optional
+
 import jax
 import jax.numpy as jnp
 from jax import lax
@@ -15,12 +17,36 @@ from jax import lax
 from natjax.errors import InputError, closest
 
 IMPLS = ("lax", "shift")
+AUTO = "auto"  # a config's default: the form that suits the backend (`resolve_impl`)
+CHOICES = (AUTO,) + IMPLS
 
 
 def check_impl(impl: str) -> None:
   """Raises InputError (with the closest name) unless `impl` is one of IMPLS."""
   if impl not in IMPLS:
     raise InputError(f"unknown kernel impl '{impl}'{closest(impl, IMPLS)}; choose one of {', '.join(IMPLS)}")
+
+
+def resolve_impl(impl: str, backend: Optional[str] = None) -> str:
+  """The kernel form a config's `impl` names: 'shift' or 'lax' as given, and for 'auto' 'shift'
+  on CPU, 'lax' on GPU and TPU.
+
+  XLA:CPU runs the gradient of a library convolution inside control flow 25-70x slower than the
+  shift taps (design.md); GPU and TPU compilers are built around the library convolutions.
+
+  Args:
+    impl: 'auto', 'shift' or 'lax'.
+    backend: the platform to choose for; None: `jax.default_backend()` ('cpu', 'gpu', 'tpu').
+
+  Raises:
+    InputError: any other `impl` (with the closest name).
+  """
+  if impl == AUTO:
+    return "shift" if (backend or jax.default_backend()) == "cpu" else "lax"
+  if impl not in IMPLS:
+    raise InputError(f"unknown kernel impl '{impl}'{closest(impl, CHOICES)}; choose one of"
+                     f" {', '.join(CHOICES)}")
+  return impl
 
 
 def same_padding(k: int, dilation: int = 1) -> int:

@@ -86,7 +86,8 @@ class EvalNetConfig:
     auxiliary: whether to build the auxiliary head (after cell 2*num_cells//3, training only).
     drop_path_prob: the final drop-path probability; `apply` takes the value actually used, so
       a schedule can ramp it (see `drop_path_at`).
-    impl: kernel implementation, 'shift' (CPU) or 'lax' (GPU/TPU).
+    impl: kernel implementation, 'shift' (CPU) or 'lax' (GPU/TPU); 'auto' is resolved to the one
+      that suits the backend when the config is made (`windows.resolve_impl`).
     bn_momentum: PyTorch convention: running = (1 - m) * running + m * batch statistic.
     bn_eps: added to the variance before the square root.
     axis_name: the mesh axis BN averages its batch statistics over when the network runs inside
@@ -99,7 +100,7 @@ class EvalNetConfig:
   num_classes: int = 10
   auxiliary: bool = True
   drop_path_prob: float = 0.2
-  impl: str = "shift"
+  impl: str = "auto"
   bn_momentum: float = 0.1
   bn_eps: float = 1e-5
   axis_name: Optional[str] = None
@@ -108,10 +109,11 @@ class EvalNetConfig:
     if self.network not in NETWORKS:
       raise InputError(f"EvalNetConfig.network: unknown network '{self.network}'"
                        f"{closest(self.network, NETWORKS)}; networks are {', '.join(NETWORKS)}")
-    if self.impl not in windows.IMPLS:
+    if self.impl not in windows.CHOICES:
       raise InputError(f"EvalNetConfig.impl: unknown kernel impl '{self.impl}'"
-                       f"{closest(self.impl, windows.IMPLS)}; choose one of"
-                       f" {', '.join(windows.IMPLS)}")
+                       f"{closest(self.impl, windows.CHOICES)}; choose one of"
+                       f" {', '.join(windows.CHOICES)}")
+    object.__setattr__(self, "impl", windows.resolve_impl(self.impl))
     min_channels = 4 if self.network == "imagenet" else 2
     if self.channels < min_channels or self.channels % 2:
       raise InputError(f"EvalNetConfig.channels: must be an even number >= {min_channels}"

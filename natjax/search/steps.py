@@ -106,13 +106,19 @@ def theta_optimizer(learning_rate: float, b1: float, b2: float,
 
 
 def make_setup(config: Any, dataset: data.Dataset) -> Setup:
-  """The static half of a search from its config (fields documented in configs/default.py)."""
+  """The static half of a search from its config (fields documented in configs/default.py).
+
+  The kernel form is resolved here, once (`impl='auto'`: 'shift' on CPU, 'lax' on GPU/TPU;
+  `setup.supernet.impl` holds the form in use), and a config without `compute_dtype` (one saved
+  before it existed) computes in float32.
+  """
   space = spaces.get_space(config.space)
   rule = rules.get_rule(config.rule)
   net = supernet.SupernetConfig(space=config.space, channels=config.channels,
                                 num_cells=config.num_cells, num_classes=dataset.num_classes,
                                 impl=config.impl, stem_multiplier=config.stem_multiplier,
-                                axis_name=sharding.AXIS)
+                                axis_name=sharding.AXIS,
+                                compute_dtype=config.get("compute_dtype", "float32"))
   return Setup(
       supernet=net, space=space, rule=rule,
       policy=policy.for_rule(rule, space, released_quirk=config.released_quirk),
@@ -127,13 +133,17 @@ def make_setup(config: Any, dataset: data.Dataset) -> Setup:
 
 
 def init_state(key: jax.Array, setup: Setup, image_shape: Tuple[int, int, int]) -> SearchState:
-  """A fresh search state: new supernet and policy weights, zero baseline, step 0."""
+  """A fresh search state: new supernet and policy weights, zero baseline, step 0.
+
+  The supernet's weights are drawn by one compiled program (`supernet.init_supernet`) and its
+  optimiser state made by another (made eagerly, leaf by leaf, it compiles once per leaf shape).
+  """
   w_key, theta_key, run_key = jax.random.split(key, 3)
   w_params = supernet.init_supernet(w_key, setup.supernet, (1,) + tuple(image_shape))
   theta_params = setup.policy.init(theta_key)
   zero = lambda: jnp.zeros((), jnp.int32)  # distinct buffers: the state is donated
   return SearchState(step=zero(), epoch=zero(), position=zero(),
-                     w_params=w_params, w_opt_state=setup.w_optimizer.init(w_params),
+                     w_params=w_params, w_opt_state=jax.jit(setup.w_optimizer.init)(w_params),
                      theta_params=theta_params,
                      theta_opt_state=setup.theta_optimizer.init(theta_params),
                      baseline=jnp.zeros((), jnp.float32), rng=jax.random.key_data(run_key))

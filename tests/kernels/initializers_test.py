@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from natjax.core import arch, rules, sampler, spaces
+from natjax.core import arch, ops, rules, sampler, spaces
 from natjax.kernels import initializers
 from natjax.nn import evalnet as ev
 from natjax.nn import policy
@@ -188,3 +188,118 @@ def test_described_weights_draw_the_pytorch_default_from_their_keys():
   pooled = initializers.materialize_pooled(tree, key)
   _check_uniform(pooled["pw"], 1 / np.sqrt(8), "pooled pw")
   assert np.abs(np.asarray(pooled["dw"])).max() <= bound
+
+
+def _key_at(key, path):
+  for n, i in path:
+    key = jax.random.split(key, n)[i]
+  return key
+
+
+def _random_at_paths_tree(rng):
+  """A tree of `AtPaths` leaves of every kind, stacked or not, at paths of depth 0 to 4."""
+  tree = {}
+  for j in range(24):
+    shape = tuple(int(d) for d in rng.integers(1, 6, rng.integers(0, 4)))
+    kind = initializers.KINDS[rng.integers(0, 3)]
+    d = initializers.Draw(shape, kind, float(rng.uniform(0.1, 2.0)))
+    paths = []
+    for _ in range(rng.integers(1, 4)):
+      depth = int(rng.integers(0, 5))
+      counts = rng.integers(1, 9, depth)
+      paths.append(tuple((int(n), int(rng.integers(0, n))) for n in counts))
+    tree[f"leaf{j}"] = (initializers.at_path(d, paths[0]) if rng.random() < 0.3
+                        else initializers.AtPaths(d, tuple(paths)))
+  tree["plain"] = np.arange(3.0)
+  return tree
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_draws_at_paths_equal_drawing_each_key_split_by_split(seed):
+  tree = _random_at_paths_tree(np.random.default_rng(seed))
+  key = jax.random.key(seed)
+  want = {}
+  for name, leaf in tree.items():
+    if name == "plain":
+      continue
+    one = [initializers.draw(leaf.draw, _key_at(key, p)) for p in leaf.paths]
+    want[name] = np.stack(one) if leaf.stacked else one[0]
+  got = initializers.draw_at_paths(tree, key)
+  traced = jax.jit(lambda k: initializers.draw_at_paths(tree, k))(key)
+  raw = initializers.draw_at_paths(tree, jax.random.key_data(key))
+  for name, value in want.items():
+    for out in (got, traced, raw):
+      assert out[name].shape == value.shape and out[name].dtype == np.float32, name
+      if tree[name].draw.kind == "normal":  # erf_inv may round differently once fused
+        np.testing.assert_allclose(out[name], value, rtol=1e-6, atol=1e-6, err_msg=name)
+      else:
+        np.testing.assert_array_equal(out[name], value, err_msg=name)
+  np.testing.assert_array_equal(got["plain"], tree["plain"])
+  # A key of another kind is drawn leaf by leaf, with the same definition.
+  rbg = jax.random.key(seed, impl="rbg")
+  d = initializers.conv_weight((3, 4), 5)
+  leaf = initializers.AtPaths(d, (((3, 1), (2, 0)), ((4, 2),)))
+  np.testing.assert_array_equal(
+      initializers.draw_at_paths(leaf, rbg),
+      np.stack([initializers.draw(d, _key_at(rbg, p)) for p in leaf.paths]))
+
+
+def _supernet_split_by_split(key, config, c_in):
+  """The supernet's initial values drawn weight by weight, from the key scheme documented in
+  natjax.nn.supernet (written out here independently of its batched draw)."""
+  space = spaces.get_space(config.space)
+  layouts = sn.cell_layouts(config)
+  n = space.num_nodes
+  stem_key, head_key, *cell_keys = jax.random.split(key, 2 + len(layouts))
+  c_stem = config.stem_multiplier * config.channels
+  uniform = lambda k, shape, fan_in: jax.random.uniform(k, shape, np.float32, -1 / np.sqrt(fan_in),
+                                                        1 / np.sqrt(fan_in))
+  w_key, b_key = jax.random.split(head_key)
+  c_last = layouts[-1].c_out
+  out = {"stem": {"w": uniform(stem_key, (3, 3, c_in, c_stem), 9 * c_in),
+                  "scale": np.ones(c_stem, np.float32), "bias": np.zeros(c_stem, np.float32)},
+         "head": {"w": uniform(w_key, (c_last, config.num_classes), c_last),
+                  "b": uniform(b_key, (config.num_classes,), c_last)}, "cells": []}
+
+  def group(k, c, stride, slots):
+    ops_out = {}
+    for name, op_key in zip(space.ops, jax.random.split(k, space.num_ops)):
+      spec = ops.get_op(name)
+      weights, _ = ops.family_of(spec).init(spec, c, stride, config.normalizer())
+      drawn = [initializers.materialize_keyed(weights, s) for s in jax.random.split(op_key, slots)]
+      ops_out[name] = jax.tree.map(lambda *a: np.stack(a), *drawn)
+    return ops_out
+
+  for ck, layout in zip(cell_keys, layouts):
+    keys, c = jax.random.split(ck, 2 * n + 3), layout.c
+    if layout.reduction_prev:
+      pre0 = {"w1": uniform(keys[0], (layout.c_pp, c // 2), layout.c_pp),
+              "w2": uniform(keys[1], (layout.c_pp, c // 2), layout.c_pp)}
+    else:
+      pre0 = {"w": uniform(keys[0], (layout.c_pp, c), layout.c_pp)}
+    nodes = []
+    for k in range(n):
+      node = {"inputs": group(keys[3 + 2 * k], c, 2 if layout.reduction else 1, 2)}
+      if k:
+        node["inner"] = group(keys[4 + 2 * k], c, 1, k)
+      nodes.append(node)
+    out["cells"].append({"pre0": pre0, "pre1": {"w": uniform(keys[2], (layout.c_p, c), layout.c_p)},
+                         "nodes": tuple(nodes)})
+  out["cells"] = tuple(out["cells"])
+  return out
+
+
+def test_supernet_values_are_a_function_of_the_key_alone():
+  config = sn.SupernetConfig(space="darts", channels=4, num_cells=3, num_classes=10)
+  key = jax.random.key(7)
+  got = sn.init_supernet(key, config, (1, 8, 8, 3))
+  want = _supernet_split_by_split(key, config, 3)
+  assert jax.tree.structure(got) == jax.tree.structure(want)
+  for (path, a), b in zip(jax.tree_util.tree_flatten_with_path(got)[0], jax.tree.leaves(want)):
+    np.testing.assert_array_equal(a, b, err_msg=jax.tree_util.keystr(path))
+  again = sn.init_supernet(key, config, (1, 8, 8, 3))
+  other = sn.init_supernet(jax.random.key(8), config, (1, 8, 8, 3))
+  for a, b, c in zip(jax.tree.leaves(got), jax.tree.leaves(again), jax.tree.leaves(other)):
+    np.testing.assert_array_equal(a, b)
+    if np.ptp(np.asarray(a)) > 0:  # drawn, not constant
+      assert not np.array_equal(a, c)

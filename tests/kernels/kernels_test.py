@@ -10,6 +10,7 @@ import pytest
 from numeric_checks import assert_close as _assert_close
 from numeric_checks import random_normal as _random
 
+from natjax.errors import InputError
 from natjax.kernels import conv, initializers, norm, pool, units, windows
 
 B, C = 2, 4
@@ -306,3 +307,20 @@ def test_axis_conv_matches_numpy_and_gradients_agree(impl, axis, k, stride, h):
            for i in windows.IMPLS]
   for a, b in zip(*grads):
     _assert_close(a, b)
+
+
+def test_kernel_form_resolution():
+  assert windows.resolve_impl("auto", "cpu") == "shift"
+  assert windows.resolve_impl("auto", "gpu") == windows.resolve_impl("auto", "tpu") == "lax"
+  for impl in windows.IMPLS:
+    assert windows.resolve_impl(impl, "cpu") == windows.resolve_impl(impl, "gpu") == impl
+  with pytest.raises(InputError, match=r"unknown kernel impl 'shfit'.*'shift'.*auto, lax, shift"):
+    windows.resolve_impl("shfit")
+
+
+def test_bfloat16_batch_norm_takes_float32_statistics():
+  x = _random(0, (4, 3, 3, 5)) * 3.0 + 100.0  # a large mean: bfloat16 statistics lose it
+  y = norm.batch_norm(x.astype(jnp.bfloat16))
+  assert y.dtype == jnp.bfloat16
+  want = norm.batch_norm(x.astype(jnp.bfloat16).astype(jnp.float32))
+  np.testing.assert_allclose(np.asarray(y, np.float32), want, atol=2e-2)

@@ -8,8 +8,6 @@ batch (no shard_map, no loop over architectures), the statistics with numpy.
 
 import dataclasses
 import functools
-import importlib.util
-import os
 import statistics
 
 import jax
@@ -23,18 +21,7 @@ from natjax.search import derive, loop
 from natjax.search import steps as search_steps
 from natjax.train import sharding
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def _test_config(**overrides):
-  spec = importlib.util.spec_from_file_location("natjax_test_config",
-                                                os.path.join(REPO, "configs", "test.py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  config = module.get_config()
-  for field, value in overrides.items():
-    config[field] = value
-  return config
+import search_configs
 
 
 # ----------------------------------------------------------------------------------------------
@@ -102,7 +89,7 @@ def test_constant_policies_are_uniform_with_and_without_null(rule, space_name):
 
 @pytest.fixture(scope="module")
 def tiny():
-  config = _test_config(eval_batch_size=64)
+  config = search_configs.tiny_search_config(eval_batch_size=64)
   dataset = data.load(config.dataset, split_seed=config.split_seed, w_fraction=config.w_fraction)
   setup = search_steps.make_setup(config, dataset)
   mesh = sharding.data_mesh()
