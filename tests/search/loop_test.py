@@ -6,7 +6,6 @@ one persistent XLA compilation cache (a module temporary directory), so only the
 the full compile; the bad-config tests fail before anything is compiled.
 """
 
-import importlib.util
 import json
 import os
 import pickle
@@ -14,7 +13,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 import types
 
@@ -23,6 +21,7 @@ import jax
 import numpy as np
 import pytest
 
+import drivers
 from natjax import data, search
 from natjax.core import arch, costs, genotypes
 from natjax.search import derive, loop
@@ -31,71 +30,24 @@ from natjax.train import checkpoints
 from natjax.errors import InputError
 from natjax.io import notation, policy_files
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TEST_CONFIG = os.path.join(REPO, "configs", "test.py")
 # Shrinks configs/test.py further: one epoch of 18 w-steps + 28 theta-steps on digits.
 E2E_OVERRIDES = {"epochs": 1, "batch_size": 32, "eval_archs": 2, "derive_samples": 1,
                  "checkpoint_every": 3, "log_every": 3}
 RUN_TIMEOUT_S = 900
 
 
-def load_config(**overrides):
-  spec = importlib.util.spec_from_file_location("natjax_test_config", TEST_CONFIG)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  config = module.get_config()
-  for field, value in overrides.items():
-    config[field] = tuple(value) if isinstance(value, list) else value
-  return config
-
-
 # ----------------------------------------------------------------------------------------------
-# Single steps on the end-to-end config, in a subprocess that shares the end-to-end runs' XLA
-# cache (same config, same programs): it runs each step twice from the same state and batch.
+# Single steps on the end-to-end config, in a subprocess (`drivers.search_steps`) that shares the
+# end-to-end runs' XLA cache (same config, same programs): it runs each step twice from the same
+# state and batch.
 
 STEP_BATCH = E2E_OVERRIDES["batch_size"]
-
-_STEPS_DRIVER = """\
-import importlib.util, json, pickle, sys
-sys.path.insert(0, {repo!r})
-import jax
-from natjax import data
-from natjax.search import steps as search_steps
-from natjax.train import sharding
-spec = importlib.util.spec_from_file_location("natjax_test_config", {config!r})
-module = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(module)
-config = module.get_config()
-for field, value in json.loads(sys.argv[2]).items():
-  config[field] = tuple(value) if isinstance(value, list) else value
-dataset = data.load(config.dataset, split_seed=config.split_seed, w_fraction=config.w_fraction)
-setup = search_steps.make_setup(config, dataset)
-mesh = sharding.data_mesh()
-steps = search_steps.make_steps(setup, mesh)
-key = jax.random.fold_in(jax.random.key(config.seed), 0)  # as natjax.search.loop.run
-host_state = jax.device_get(search_steps.init_state(key, setup, dataset.image_shape))
-out = {{"host_state": host_state}}
-for name, split, step in (("w", dataset.w, steps.w_step), ("theta", dataset.theta,
-                                                           steps.theta_step)):
-  indices = data.batch_indices(len(split), config.batch_size, config.seed, 0, 0)
-  out[name + "_batch"] = data.batch(split, indices)
-  runs = []
-  for _ in range(2):  # the steps donate their state: a fresh device copy each time
-    state = sharding.replicate(host_state, mesh)
-    batch = sharding.global_batch(out[name + "_batch"], mesh)
-    runs.append(jax.device_get(step(state, batch)))
-  out[name] = runs
-with open(sys.argv[1], "wb") as f:
-  pickle.dump(out, f)
-"""
 
 
 @pytest.fixture(scope="module")
 def step_runs(e2e):
-  driver = e2e.root / "steps_driver.py"
-  driver.write_text(_STEPS_DRIVER.format(repo=REPO, config=TEST_CONFIG))
   path = e2e.root / "steps.pkl"
-  proc = subprocess.run([sys.executable, str(driver), str(path), json.dumps(E2E_OVERRIDES)],
+  proc = subprocess.run(drivers.command("search_steps", str(path), json.dumps(E2E_OVERRIDES)),
                         env=e2e.env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
                         check=False)
   assert proc.returncode == 0, proc.stderr[-3000:]
@@ -171,36 +123,16 @@ def test_steps_are_deterministic(request, results):
 # ----------------------------------------------------------------------------------------------
 # End to end: search.run in subprocesses.
 
-_DRIVER = """\
-import importlib.util, json, sys
-sys.path.insert(0, {repo!r})
-from natjax import search
-from natjax.errors import InputError
-spec = importlib.util.spec_from_file_location("natjax_test_config", {config!r})
-module = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(module)
-config = module.get_config()
-for field, value in json.loads(sys.argv[2]).items():
-  config[field] = tuple(value) if isinstance(value, list) else value
-try:
-  search.run(config, sys.argv[1])
-except InputError as e:
-  print("INPUT_ERROR:", e, file=sys.stderr)
-  sys.exit(2)
-"""
-
 
 @pytest.fixture(scope="module")
 def e2e(tmp_path_factory):
-  """The driver script, the subprocess environment and the reference (uninterrupted) run."""
+  """The subprocess environment and the reference (uninterrupted) run."""
   root = tmp_path_factory.mktemp("search_e2e")
-  driver = root / "driver.py"
-  driver.write_text(_DRIVER.format(repo=REPO, config=TEST_CONFIG))
   env = {k: v for k, v in os.environ.items() if not k.startswith(("XLA_", "JAX_"))}
   env.update(JAX_PLATFORMS="cpu", JAX_COMPILATION_CACHE_DIR=str(root / "xla_cache"),
              JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-             JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0", PYTHONPATH=REPO)
-  ctx = types.SimpleNamespace(root=root, driver=str(driver), env=env)
+             JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0", PYTHONPATH=drivers.REPO)
+  ctx = types.SimpleNamespace(root=root, env=env)
   ctx.reference = str(root / "reference")
   proc = _run(ctx, ctx.reference)
   assert proc.returncode == 0, proc.stderr[-3000:]
@@ -208,7 +140,7 @@ def e2e(tmp_path_factory):
 
 
 def _popen(ctx, workdir, **overrides):
-  args = [sys.executable, ctx.driver, workdir, json.dumps({**E2E_OVERRIDES, **overrides})]
+  args = drivers.command("search", workdir, json.dumps({**E2E_OVERRIDES, **overrides}))
   return subprocess.Popen(args, env=ctx.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           text=True)
 
@@ -357,14 +289,14 @@ WARMUP = {"epochs": 3, "theta_start_epoch": 2}
 
 
 def test_epoch_length_skips_theta_steps_before_theta_start_epoch():
-  config = load_config(theta_start_epoch=2)
+  config = drivers.load_config(theta_start_epoch=2)
   assert [loop.epoch_length(config, e, 18, 28) for e in range(4)] == [18, 18, 46, 46]
-  config = load_config()  # released: no warm-up
+  config = drivers.load_config()  # released: no warm-up
   assert config.theta_start_epoch == 0 and loop.epoch_length(config, 0, 18, 28) == 46
 
 
 def _initial_state(**overrides):
-  config = load_config(**{**E2E_OVERRIDES, **overrides})
+  config = drivers.load_config(**{**E2E_OVERRIDES, **overrides})
   dataset = data.load(config.dataset, split_seed=config.split_seed, w_fraction=config.w_fraction)
   setup = search_steps.make_setup(config, dataset)
   key = jax.random.fold_in(jax.random.key(config.seed), 0)  # as natjax.search.loop.run
@@ -445,7 +377,7 @@ def test_resume_with_checkpoint_of_other_shape_names_field(e2e):
 
 
 def _run_error(tmp_path, **overrides):
-  config = load_config(**{**E2E_OVERRIDES, **overrides})
+  config = drivers.load_config(**{**E2E_OVERRIDES, **overrides})
   with pytest.raises(InputError) as error:
     search.run(config, str(tmp_path / "workdir"))
   return str(error.value)
