@@ -94,6 +94,23 @@ def search_steps(out: str, overrides: str) -> int:
   return 0
 
 
+def restored_held_out(workdir: str) -> int:
+  """`search.restore` of the search in `workdir`, then the held-out check of
+  `natjax.search.loop.finish` again on what it restored. Prints one JSON line: step (of the
+  restored state) and held_out (the check's summary figures)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from natjax import search as natjax_search  # pylint: disable=g-import-not-at-top
+  from natjax.search import derive  # pylint: disable=g-import-not-at-top
+  run = natjax_search.restore(workdir)
+  key = jax.random.fold_in(jax.random.key(run.config.seed), 2)  # as natjax.search.loop.finish
+  held_out, _ = derive.evaluate_policy(run.setup, run.scorers["held_out"],
+                                       run.state.theta_params, key, run.config.eval_archs)
+  print(json.dumps({"step": int(run.state.step),
+                    "held_out": {k: v.item() if hasattr(v, "item") else v
+                                 for k, v in held_out.items()}}))
+  return 0
+
+
 def eight_devices(batch_size: str, num_steps: str) -> int:
   """The search steps and the scoring on 8 devices and on 1 (tests/multidevice_test.py).
 
@@ -204,7 +221,8 @@ def without_tfds(*argv: str) -> int:
 
 
 DRIVERS: dict[str, Callable[..., int]] = {
-    "search": search, "search_steps": search_steps, "eight_devices": eight_devices,
+    "search": search, "search_steps": search_steps, "restored_held_out": restored_held_out,
+    "eight_devices": eight_devices,
     "digits_path": digits_path, "without_tfds": without_tfds}
 
 
