@@ -7,7 +7,6 @@ import os
 import pathlib
 import re
 import subprocess
-import sys
 import tomllib
 
 import pytest
@@ -16,6 +15,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+import drivers
 import natjax
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -138,27 +138,9 @@ def test_version_is_single_sourced():
   assert importlib.metadata.version("natjax") == natjax.__version__
 
 
-_DIGITS_PATH = r"""
-import importlib, json, pkgutil, sys
-import numpy as np
-import natjax
-modules = sorted(m.name for m in pkgutil.walk_packages(natjax.__path__, "natjax.")
-                 if not m.name.endswith("__main__"))
-for name in modules:
-  importlib.import_module(name)
-from natjax import data
-ds = data.load("digits")
-images, labels = ds.w.get(np.arange(8))
-assert images.shape == (8, 8, 8, 1), images.shape
-print(json.dumps({"modules": modules,
-                  "loaded": sorted(m for m in ("tensorflow_datasets", "array_record", "tensorflow")
-                                   if m in sys.modules)}))
-"""
-
-
 def test_digits_path_does_not_import_tfds():
   env = dict(os.environ, JAX_PLATFORMS="cpu")
-  proc = subprocess.run([sys.executable, "-c", _DIGITS_PATH], env=env, capture_output=True,
+  proc = subprocess.run(drivers.command("digits_path"), env=env, capture_output=True,
                         text=True, timeout=300, cwd=ROOT)
   assert proc.returncode == 0, proc.stderr
   report = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -169,10 +151,7 @@ def test_digits_path_does_not_import_tfds():
 def test_cifar10_without_tfds_is_one_line_naming_the_extra(tmp_path):
   """`natjax search` on CIFAR-10 where tensorflow_datasets cannot be imported (as in the base
   install): exit code 2 and one line that names the extra to install."""
-  script = ("import sys; sys.modules['tensorflow_datasets'] = None\n"
-            "from natjax.cli import main\n"
-            "sys.exit(main(sys.argv[1:]))")
-  command = [sys.executable, "-c", script, "search", "--config", "configs/test.py",
+  command = [*drivers.command("without_tfds"), "search", "--config", "configs/test.py",
              "--workdir", str(tmp_path / "run"), "--config.dataset=cifar10",
              f"--config.data_dir={tmp_path / 'data'}"]
   env = dict(os.environ, JAX_PLATFORMS="cpu")

@@ -1,12 +1,14 @@
 """Tests for natjax.search.loop: single steps, and the host
 loop end to end (determinism, resume after SIGKILL and SIGTERM, bad input).
 
-Everything that compiles a supernet runs in subprocesses on the same shrunken config and shares
-one persistent XLA compilation cache (a module temporary directory), so only the first run pays
-the full compile; the bad-config tests fail before anything is compiled.
+Everything that compiles a supernet runs in subprocesses (tests/drivers.py) on the same shrunken
+config and shares one persistent XLA compilation cache (a module temporary directory), so only the
+first run pays the full compile; the bad-config tests fail before anything is compiled. Each
+process still traces the steps and each checkpoint save takes about a second, so the tests share
+runs: one reference run, one run interrupted by SIGTERM and then by SIGKILL (whose results must
+equal the reference's byte for byte), and two warm-up runs.
 """
 
-import importlib.util
 import json
 import os
 import pickle
@@ -14,7 +16,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 import types
 
@@ -23,80 +24,39 @@ import jax
 import numpy as np
 import pytest
 
+import drivers
 import event_files
 from natjax import data, search
 from natjax.core import arch, costs, genotypes
-from natjax.search import derive, loop
-from natjax.search import steps as search_steps
+from natjax.search import loop
 from natjax.train import checkpoints
 from natjax.errors import InputError
 from natjax.io import notation, policy_files
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TEST_CONFIG = os.path.join(REPO, "configs", "test.py")
-# Shrinks configs/test.py further: one epoch of 18 w-steps + 28 theta-steps on digits.
+# Shrinks configs/test.py further: one epoch of 18 w-steps + 28 theta-steps on digits, a
+# checkpoint every 8 steps (a save costs about as much as 20 steps here).
+W_STEPS, THETA_STEPS = 18, 28
 E2E_OVERRIDES = {"epochs": 1, "batch_size": 32, "eval_archs": 2, "derive_samples": 1,
-                 "checkpoint_every": 3, "log_every": 3}
+                 "checkpoint_every": 8, "log_every": 3}
 RUN_TIMEOUT_S = 900
-
-
-def load_config(**overrides):
-  spec = importlib.util.spec_from_file_location("natjax_test_config", TEST_CONFIG)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  config = module.get_config()
-  for field, value in overrides.items():
-    config[field] = tuple(value) if isinstance(value, list) else value
-  return config
+# Optimisation level 0 compiles the search's programs in about three quarters of the time. Every
+# figure these tests compare comes from runs under the same flags; tests/readme_test.py runs the
+# same search under XLA's default flags.
+E2E_XLA_FLAGS = "--xla_backend_optimization_level=0"
 
 
 # ----------------------------------------------------------------------------------------------
-# Single steps on the end-to-end config, in a subprocess that shares the end-to-end runs' XLA
-# cache (same config, same programs): it runs each step twice from the same state and batch.
+# Single steps on the end-to-end config, in a subprocess (`drivers.search_steps`) that shares the
+# end-to-end runs' XLA cache (same config, same programs): it runs each step twice from the same
+# state and batch.
 
 STEP_BATCH = E2E_OVERRIDES["batch_size"]
-
-_STEPS_DRIVER = """\
-import importlib.util, json, pickle, sys
-sys.path.insert(0, {repo!r})
-import jax
-from natjax import data
-from natjax.search import steps as search_steps
-from natjax.train import sharding
-spec = importlib.util.spec_from_file_location("natjax_test_config", {config!r})
-module = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(module)
-config = module.get_config()
-for field, value in json.loads(sys.argv[2]).items():
-  config[field] = tuple(value) if isinstance(value, list) else value
-dataset = data.load(config.dataset, split_seed=config.split_seed, w_fraction=config.w_fraction)
-setup = search_steps.make_setup(config, dataset)
-mesh = sharding.data_mesh()
-steps = search_steps.make_steps(setup, mesh)
-key = jax.random.fold_in(jax.random.key(config.seed), 0)  # as natjax.search.loop.run
-host_state = jax.device_get(search_steps.init_state(key, setup, dataset.image_shape))
-out = {{"host_state": host_state}}
-for name, split, step in (("w", dataset.w, steps.w_step), ("theta", dataset.theta,
-                                                           steps.theta_step)):
-  indices = data.batch_indices(len(split), config.batch_size, config.seed, 0, 0)
-  out[name + "_batch"] = data.batch(split, indices)
-  runs = []
-  for _ in range(2):  # the steps donate their state: a fresh device copy each time
-    state = sharding.replicate(host_state, mesh)
-    batch = sharding.global_batch(out[name + "_batch"], mesh)
-    runs.append(jax.device_get(step(state, batch)))
-  out[name] = runs
-with open(sys.argv[1], "wb") as f:
-  pickle.dump(out, f)
-"""
 
 
 @pytest.fixture(scope="module")
 def step_runs(e2e):
-  driver = e2e.root / "steps_driver.py"
-  driver.write_text(_STEPS_DRIVER.format(repo=REPO, config=TEST_CONFIG))
   path = e2e.root / "steps.pkl"
-  proc = subprocess.run([sys.executable, str(driver), str(path), json.dumps(E2E_OVERRIDES)],
+  proc = subprocess.run(drivers.command("search_steps", str(path), json.dumps(E2E_OVERRIDES)),
                         env=e2e.env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
                         check=False)
   assert proc.returncode == 0, proc.stderr[-3000:]
@@ -172,36 +132,17 @@ def test_steps_are_deterministic(request, results):
 # ----------------------------------------------------------------------------------------------
 # End to end: search.run in subprocesses.
 
-_DRIVER = """\
-import importlib.util, json, sys
-sys.path.insert(0, {repo!r})
-from natjax import search
-from natjax.errors import InputError
-spec = importlib.util.spec_from_file_location("natjax_test_config", {config!r})
-module = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(module)
-config = module.get_config()
-for field, value in json.loads(sys.argv[2]).items():
-  config[field] = tuple(value) if isinstance(value, list) else value
-try:
-  search.run(config, sys.argv[1])
-except InputError as e:
-  print("INPUT_ERROR:", e, file=sys.stderr)
-  sys.exit(2)
-"""
-
 
 @pytest.fixture(scope="module")
 def e2e(tmp_path_factory):
-  """The driver script, the subprocess environment and the reference (uninterrupted) run."""
+  """The subprocess environment and the reference (uninterrupted) run."""
   root = tmp_path_factory.mktemp("search_e2e")
-  driver = root / "driver.py"
-  driver.write_text(_DRIVER.format(repo=REPO, config=TEST_CONFIG))
   env = {k: v for k, v in os.environ.items() if not k.startswith(("XLA_", "JAX_"))}
-  env.update(JAX_PLATFORMS="cpu", JAX_COMPILATION_CACHE_DIR=str(root / "xla_cache"),
+  env.update(JAX_PLATFORMS="cpu", XLA_FLAGS=E2E_XLA_FLAGS,
+             JAX_COMPILATION_CACHE_DIR=str(root / "xla_cache"),
              JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-             JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0", PYTHONPATH=REPO)
-  ctx = types.SimpleNamespace(root=root, driver=str(driver), env=env)
+             JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0", PYTHONPATH=drivers.REPO)
+  ctx = types.SimpleNamespace(root=root, env=env)
   ctx.reference = str(root / "reference")
   proc = _run(ctx, ctx.reference)
   assert proc.returncode == 0, proc.stderr[-3000:]
@@ -210,7 +151,7 @@ def e2e(tmp_path_factory):
 
 
 def _popen(ctx, workdir, **overrides):
-  args = [sys.executable, ctx.driver, workdir, json.dumps({**E2E_OVERRIDES, **overrides})]
+  args = drivers.command("search", workdir, json.dumps({**E2E_OVERRIDES, **overrides}))
   return subprocess.Popen(args, env=ctx.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           text=True)
 
@@ -238,11 +179,11 @@ def _checkpoint_steps(workdir):
   return sorted(int(n) for n in os.listdir(directory) if n.isdigit())
 
 
-def _wait_for_checkpoint(proc, workdir, timeout_s=RUN_TIMEOUT_S):
-  """Polls until a checkpoint of a step > 0 exists; returns its step."""
+def _wait_for_checkpoint(proc, workdir, after=0, timeout_s=RUN_TIMEOUT_S):
+  """Polls until a checkpoint of a step > `after` exists; returns its step."""
   deadline = time.monotonic() + timeout_s
   while time.monotonic() < deadline:
-    steps = [s for s in _checkpoint_steps(workdir) if s > 0]
+    steps = [s for s in _checkpoint_steps(workdir) if s > after]
     if steps:
       return steps[-1]
     if proc.poll() is not None:
@@ -253,17 +194,10 @@ def _wait_for_checkpoint(proc, workdir, timeout_s=RUN_TIMEOUT_S):
   raise AssertionError("no checkpoint within the timeout")
 
 
-def test_run_twice_gives_identical_files(e2e):
-  again = str(e2e.root / "again")
-  proc = _run(e2e, again)
-  assert proc.returncode == 0, proc.stderr[-3000:]
-  _assert_same_results(again, e2e.reference)
-
-
 def test_summary_and_derived_contents(e2e):
   summary = json.loads(_read(e2e.reference, search.SUMMARY_FILE))
   per_epoch = (data.steps_per_epoch(600, 32) + data.steps_per_epoch(900, 32))
-  assert summary["steps"] == per_epoch == 46
+  assert summary["steps"] == per_epoch == W_STEPS + THETA_STEPS
   for variant in ("policy", "greedy", "random", "random_nonull"):
     for key in ("reward", "reward_se", "win_rate", "params_change", "madds_change"):
       value = summary[f"{variant}_{key}"]
@@ -327,37 +261,54 @@ def test_event_file_tags(e2e):
   assert all(0.0 <= v <= 1.0 for _, v in scalars["w/accuracy"])
 
 
-def test_resume_after_sigkill(e2e):
-  workdir = str(e2e.root / "killed")
-  proc = _popen(e2e, workdir)
-  step = _wait_for_checkpoint(proc, workdir)
-  proc.send_signal(signal.SIGKILL)
-  proc.communicate()
-  assert proc.returncode == -signal.SIGKILL
-  assert not os.path.exists(os.path.join(workdir, search.SUMMARY_FILE))
-  assert step < 46
-  resumed = _run(e2e, workdir)
-  assert resumed.returncode == 0, resumed.stderr[-3000:]
-  assert "resumed from" in resumed.stdout
-  _assert_same_results(workdir, e2e.reference)
+@pytest.fixture(scope="module")
+def interrupted(e2e):
+  """One run interrupted twice and finished: SIGTERM at its first checkpoint; resumed, then
+  SIGKILLed at a checkpoint among the theta-steps; resumed again to the end. Its results equal the
+  reference run's, so a run of the same seed in other processes, resumed twice, gives the same
+  bytes. Returns what each process left: (returncode, stdout, stderr, checkpoint steps, whether
+  summary.json existed)."""
+  workdir = str(e2e.root / "interrupted")
 
+  def left(proc, stdout, stderr):
+    return types.SimpleNamespace(
+        returncode=proc.returncode, stdout=stdout, stderr=stderr,
+        checkpoints=_checkpoint_steps(workdir),
+        summary=os.path.exists(os.path.join(workdir, search.SUMMARY_FILE)))
 
-def test_sigterm_saves_and_exits_143(e2e):
-  workdir = str(e2e.root / "terminated")
   proc = _popen(e2e, workdir)
   _wait_for_checkpoint(proc, workdir)
   proc.send_signal(signal.SIGTERM)
-  stdout, stderr = proc.communicate(timeout=RUN_TIMEOUT_S)
-  assert proc.returncode == 143, stderr[-3000:]
-  saved = re.search(r"SIGTERM: saved step (\d+)", stdout)
-  assert saved, stdout
+  terminated = left(proc, *proc.communicate(timeout=RUN_TIMEOUT_S))
+  proc = _popen(e2e, workdir)
+  killed_at = _wait_for_checkpoint(proc, workdir, after=max(terminated.checkpoints + [W_STEPS]))
+  proc.send_signal(signal.SIGKILL)
+  killed = left(proc, *proc.communicate())
+  finished = _run(e2e, workdir)
+  return types.SimpleNamespace(workdir=workdir, terminated=terminated, killed=killed,
+                               killed_at=killed_at, finished=finished)
+
+
+def test_sigterm_saves_and_exits_143(interrupted):
+  terminated = interrupted.terminated
+  assert terminated.returncode == 143, terminated.stderr[-3000:]
+  saved = re.search(r"SIGTERM: saved step (\d+)", terminated.stdout)
+  assert saved, terminated.stdout
   step = int(saved.group(1))
-  assert 0 < step < 46
-  assert _checkpoint_steps(workdir)[-1] == step
-  assert not os.path.exists(os.path.join(workdir, search.SUMMARY_FILE))
-  resumed = _run(e2e, workdir)
-  assert resumed.returncode == 0, resumed.stderr[-3000:]
-  _assert_same_results(workdir, e2e.reference)
+  assert 0 < step < W_STEPS + THETA_STEPS
+  assert terminated.checkpoints[-1] == step
+  assert not terminated.summary
+
+
+def test_resume_after_sigkill(interrupted, e2e):
+  killed = interrupted.killed
+  assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+  assert not killed.summary
+  assert W_STEPS < interrupted.killed_at <= killed.checkpoints[-1] < W_STEPS + THETA_STEPS
+  finished = interrupted.finished
+  assert finished.returncode == 0, finished.stderr[-3000:]
+  assert "resumed from" in finished.stdout
+  _assert_same_results(interrupted.workdir, e2e.reference)
 
 
 def _input_error(proc):
@@ -368,12 +319,16 @@ def _input_error(proc):
 
 
 def test_restore_reproduces_the_held_out_check(e2e):
-  run = search.restore(e2e.reference)
+  """`search.restore` in a fresh process (`drivers.restored_held_out`, which shares the runs'
+  compilation cache) rebuilds the final state and scorers: the held-out check repeated on them
+  gives the summary's figures."""
+  proc = subprocess.run(drivers.command("restored_held_out", e2e.reference), env=e2e.env,
+                        capture_output=True, text=True, timeout=RUN_TIMEOUT_S, check=False)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  restored = json.loads(proc.stdout.splitlines()[-1])
   summary = json.loads(_read(e2e.reference, search.SUMMARY_FILE))
-  assert int(run.state.step) == summary["steps"]
-  key = jax.random.fold_in(jax.random.key(run.config.seed), 2)  # as natjax.search.loop.finish
-  held_out, _ = derive.evaluate_policy(run.setup, run.scorers["held_out"],
-                                       run.state.theta_params, key, run.config.eval_archs)
+  assert restored["step"] == summary["steps"]
+  held_out = restored["held_out"]
   for name in ("supernet_accuracy", "policy_reward", "random_reward", "greedy_win_rate",
                "random_nonull_reward_se", "policy_minus_random"):
     assert held_out[name] == pytest.approx(summary[name], abs=1e-7), name
@@ -385,31 +340,26 @@ def test_restore_without_a_search_names_the_file(tmp_path):
 
 
 # Warm-up: epochs before theta_start_epoch run only w-steps (18 per epoch here).
-WARMUP = {"epochs": 3, "theta_start_epoch": 2}
+WARMUP = {"epochs": 2, "theta_start_epoch": 1}
 
 
 def test_epoch_length_skips_theta_steps_before_theta_start_epoch():
-  config = load_config(theta_start_epoch=2)
+  config = drivers.load_config(theta_start_epoch=2)
   assert [loop.epoch_length(config, e, 18, 28) for e in range(4)] == [18, 18, 46, 46]
-  config = load_config()  # released: no warm-up
+  config = drivers.load_config()  # released: no warm-up
   assert config.theta_start_epoch == 0 and loop.epoch_length(config, 0, 18, 28) == 46
 
 
-def _initial_state(**overrides):
-  config = load_config(**{**E2E_OVERRIDES, **overrides})
-  dataset = data.load(config.dataset, split_seed=config.split_seed, w_fraction=config.w_fraction)
-  setup = search_steps.make_setup(config, dataset)
-  key = jax.random.fold_in(jax.random.key(config.seed), 0)  # as natjax.search.loop.run
-  return jax.device_get(search_steps.init_state(key, setup, dataset.image_shape))
-
-
-def test_warmup_only_run_never_touches_the_policy(e2e):
+def test_warmup_only_run_never_touches_the_policy(e2e, step_runs):
+  """The exported policy is the initial one: `step_runs.host_state`, made (in a process with the
+  runs' XLA flags) from the same seed and shapes; epochs and theta_start_epoch only schedule the
+  steps."""
   workdir = str(e2e.root / "warmup_only")
-  proc = _run(e2e, workdir, epochs=2, theta_start_epoch=2)
+  proc = _run(e2e, workdir, epochs=1, theta_start_epoch=1)
   assert proc.returncode == 0, proc.stderr[-3000:]
   summary = json.loads(_read(workdir, search.SUMMARY_FILE))
-  assert summary["steps"] == 2 * 18 and summary["baseline"] == 0.0
-  initial = _initial_state(epochs=2, theta_start_epoch=2)
+  assert summary["steps"] == W_STEPS and summary["baseline"] == 0.0
+  initial = step_runs.host_state
   exported = jax.device_get(policy_files.load_policy(workdir).params)
   assert _same(exported, initial.theta_params)
 
@@ -424,19 +374,19 @@ def warmup_reference(e2e):
 
 def test_warmup_then_policy_steps(warmup_reference):
   summary = json.loads(_read(warmup_reference, search.SUMMARY_FILE))
-  assert summary["steps"] == 3 * 18 + 28 and summary["theta_start_epoch"] == 2
+  assert summary["steps"] == 2 * W_STEPS + THETA_STEPS and summary["theta_start_epoch"] == 1
   assert summary["baseline"] != 0.0  # the policy trained in the last epoch
 
 
-def test_resume_in_the_middle_of_the_warmup_replays_exactly(e2e, warmup_reference):
+def test_resume_in_the_middle_of_the_warmup_replays_exactly(e2e, step_runs, warmup_reference):
   workdir = str(e2e.root / "warmup_killed")
   proc = _popen(e2e, workdir, **WARMUP)
   step = _wait_for_checkpoint(proc, workdir)
   proc.send_signal(signal.SIGKILL)
   proc.communicate()
   latest = _checkpoint_steps(workdir)[-1]
-  assert 0 < step <= latest < 2 * 18, "killed after the warm-up; the test needs it inside"
-  initial = _initial_state(**WARMUP)
+  assert 0 < step <= latest < W_STEPS, "killed after the warm-up; the test needs it inside"
+  initial = step_runs.host_state  # as in test_warmup_only_run_never_touches_the_policy
   saved = jax.device_get(checkpoints.StateCheckpointer(workdir).restore(initial, latest))
   assert int(saved.step) == latest
   for field in ("theta_params", "theta_opt_state", "baseline"):  # no policy update so far
@@ -477,7 +427,7 @@ def test_resume_with_checkpoint_of_other_shape_names_field(e2e):
 
 
 def _run_error(tmp_path, **overrides):
-  config = load_config(**{**E2E_OVERRIDES, **overrides})
+  config = drivers.load_config(**{**E2E_OVERRIDES, **overrides})
   with pytest.raises(InputError) as error:
     search.run(config, str(tmp_path / "workdir"))
   return str(error.value)
