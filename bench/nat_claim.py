@@ -123,14 +123,19 @@ def _mean_std(values: List[float]) -> Tuple[float, float]:
 
 
 def main(argv: List[str]) -> None:
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("search_dir")
-  parser.add_argument("--random-inputs", type=int, default=3)
-  parser.add_argument("--input-seed", type=int, default=2026)
-  parser.add_argument("--seeds", type=int, default=3)
-  parser.add_argument("--out", default=None)
+  parser = argparse.ArgumentParser(
+      description=" ".join(__doc__.split("\n\n")[0].split()),
+      epilog="Other arguments, --config.FIELD=VALUE, override fields of the retraining config.")
+  parser.add_argument("search_dir", help="a finished search's work directory")
+  parser.add_argument("--random-inputs", type=int, default=3,
+                      help="uniform random input architectures besides the search's inputs")
+  parser.add_argument("--input-seed", type=int, default=2026, help="seed of the random inputs")
+  parser.add_argument("--seeds", type=int, default=3, help="retraining seeds per architecture")
+  parser.add_argument("--out", default=None,
+                      help="directory of the retraining runs (default SEARCH_DIR/nat_claim)")
   parser.add_argument("--retrain-config", default=os.path.join(REPO, "configs",
-                                                                 "retrain_digits.py"))
+                                                                 "retrain_digits.py"),
+                      help="the retraining config file")
   args, overrides = parser.parse_known_args(argv)
   started = time.time()
   workdir = os.path.abspath(args.search_dir)

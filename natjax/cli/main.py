@@ -438,7 +438,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
   """Entry point of the `natjax` console script; returns the exit code (0, 1 for a file system
-  failure while writing, 2 for bad input, as argparse does for bad flags)."""
+  failure while writing, 2 for bad input, as argparse does for bad flags, 130 after Ctrl-C)."""
   parser = _parser()
   args, extra = parser.parse_known_args(argv)
   if extra and not getattr(args, "overrides_allowed", False):
@@ -451,6 +451,10 @@ def main(argv: Optional[List[str]] = None) -> int:
   except InputError as err:
     print(f"natjax {args.command}: error: {' '.join(str(err).split())}", file=sys.stderr)
     return 2
+  except KeyboardInterrupt:  # Ctrl-C: a search or retraining keeps its newest checkpoint.
+    print(f"\nnatjax {args.command}: interrupted; a search or retraining resumes from its newest"
+          " checkpoint when the same command runs again", file=sys.stderr)
+    return 130
   except BrokenPipeError:  # Output piped into `head` and closed early: not an error.
     sys.stdout = open(os.devnull, "w")  # pylint: disable=consider-using-with
   except OSError as err:  # The file system failed under a checked path (disk full, a mount gone).

@@ -107,13 +107,15 @@ def canonical_name(name: str) -> str:
 def unknown_op_message(name: str) -> str:
   """Why `name` is not an op, for a message "...: <this>": another code's name of a natjax op
   (`ALIASES`, where it is not read as such) gets natjax's name, a known foreign op is named as
-  such (with how to add it), anything else gets the closest registered name."""
+  such (with how to add it), anything else gets the closest registered name and a word on
+  importing the fork that registers it."""
   if name in ALIASES:
     return f"op '{name}' is natjax's '{ALIASES[name]}': write '{ALIASES[name]}'"
   if name in FOREIGN_OPS:
     return (f"op '{name}' ({FOREIGN_OPS[name]}) is a known op outside natjax's vocabulary;"
             " a fork can add it with natjax.register_op (README, 'Extending natjax')")
-  return f"unknown op '{name}'{closest(name, registered_ops())}"
+  return (f"unknown op '{name}'{closest(name, registered_ops())}; an op of a research fork needs"
+          " its module imported first (--imports MODULE)")
 
 
 def unregister_op(name: str) -> None:

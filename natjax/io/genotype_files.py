@@ -23,15 +23,15 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from natjax.core import genotypes, zoo
 from natjax.core.arch import Genotype
-from natjax import files
+from natjax import files, registry
 from natjax.errors import InputError, closest, quote
 from natjax.io.json_files import CONFIG_FILE
-from natjax.io.notation import (archs_from_json, format_notation_file, genotype_from_json,
-                                genotype_to_json, parse_notation)
+from natjax.io.notation import (format_notation_file, genotype_from_json, genotype_to_json,
+                                json_entries, notation_entries)
 
 DERIVED_FILE = "derived.json"  # what a search's derivation writes in its work directory
 
@@ -46,6 +46,16 @@ def read_archs(path: str) -> Dict[str, Genotype]:
     InputError: missing, empty or malformed file, or an invalid genotype; the message names the
       file, the cell and the edge.
   """
+  return {name: read() for name, read in file_entries(path).items()}
+
+
+def file_entries(path: str) -> Dict[str, Callable[[], Genotype]]:
+  """The entries of `read_archs`, each validated only when called: `FILE:NAME` reads its one entry
+  even when another entry of the file is not a valid genotype.
+
+  Raises:
+    InputError: missing, empty or malformed file (one that does not parse at all).
+  """
   where = f"{path}: "
   try:
     with open(path, encoding="utf-8") as f:
@@ -58,12 +68,11 @@ def read_archs(path: str) -> Dict[str, Genotype]:
     raise InputError(f"{where}file is empty")
   stripped = text.lstrip()
   if stripped[0] in "[{":
-    data = files.parse_json(text, path)
-    found = archs_from_json(data, where)
+    found = json_entries(files.parse_json(text, path), where)
   else:
-    found = parse_notation(text, where)
+    found = notation_entries(text, where)
   stem = os.path.splitext(os.path.basename(path))[0]
-  return {(name or stem): g for name, g in found.items()}
+  return {(name or stem): read for name, read in found.items()}
 
 
 def write_archs(named: Dict[str, Genotype], path: str, form: str = "natjax") -> None:
@@ -91,14 +100,29 @@ def _derived_entries(path: str) -> Optional[List[Dict[str, Any]]]:
   return None
 
 
-def _search_rule(derived_path: str) -> Optional[str]:
-  """The rule of the search that wrote `derived_path`, from its config.json when present."""
+def _search_config(derived_path: str) -> Dict[str, Any]:
+  """The config.json of the search that wrote `derived_path` ({} when absent or unreadable)."""
   try:
     config = files.read_json(os.path.join(os.path.dirname(derived_path), CONFIG_FILE))
   except InputError:
-    return None
-  rule = config.get("rule") if isinstance(config, dict) else None
+    return {}
+  return config if isinstance(config, dict) else {}
+
+
+def _search_rule(derived_path: str) -> Optional[str]:
+  """The rule of the search that wrote `derived_path`, from its config.json when present."""
+  rule = _search_config(derived_path).get("rule")
   return rule if isinstance(rule, str) else None
+
+
+def _import_search_modules(derived_path: str) -> None:
+  """Imports the modules the search that wrote `derived_path` imported (its config's `imports`,
+  e.g. a research fork whose ops its genotypes use)."""
+  imports = _search_config(derived_path).get("imports") or []
+  if not (isinstance(imports, list) and all(isinstance(m, str) for m in imports)):
+    raise InputError(f"{os.path.join(os.path.dirname(derived_path), CONFIG_FILE)}: field"
+                     " 'imports' must be a list of module names")
+  registry.import_modules(imports)
 
 
 def _split_entry(spec: str) -> Tuple[str, Optional[str]]:
@@ -122,6 +146,7 @@ def _pick(path: str, names: List[str], name: Optional[str]) -> int:
 def _from_derived(path: str, entries: List[Dict[str, Any]],
                   name: Optional[str]) -> Tuple[str, Genotype]:
   """The chosen output of a derived.json entry, named 'RULE(NAME)'."""
+  _import_search_modules(path)
   entry = entries[_pick(path, [str(e["name"]) for e in entries], name)]
   fields = {f: entry["output"][f] for f in Genotype._fields if f in entry["output"]}
   genotype = genotype_from_json(fields, f"{path}: {entry['name']}: ")
@@ -154,13 +179,13 @@ def resolve_arch(spec: str) -> Tuple[str, Genotype]:
   entries = _derived_entries(path)
   if entries is not None:
     return _from_derived(path, entries, name)
-  found = read_archs(path)
+  found = file_entries(path)
   if name is None and len(found) != 1:
     raise InputError(f"{path}: holds {len(found)} genotypes ({', '.join(found)}); pick one with"
                      f" {path}:NAME, or take them all with --archs-file {path}")
   names = list(found)
   chosen = names[_pick(path, names, name)]
-  return chosen, found[chosen]
+  return chosen, found[chosen]()
 
 
 def archs_in_file(path: str) -> Dict[str, Genotype]:

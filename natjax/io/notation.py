@@ -21,7 +21,8 @@ naming where (`where` prefixes the message: a file, an entry).
 from __future__ import annotations
 
 import ast
-from typing import Any, Dict, List, Tuple
+import functools
+from typing import Any, Callable, Dict, List, Tuple
 
 from natjax.core.arch import Genotype, make_genotype
 from natjax.errors import InputError, closest, quote
@@ -82,13 +83,21 @@ def genotype_from_json(obj: Any, where: str = "") -> Genotype:
 def archs_from_json(data: Any, where: str = "") -> Dict[str, Genotype]:
   """name -> genotype of a parsed JSON value: one genotype object, a list of them (named by their
   "name" key or position) or an object mapping names to them."""
+  return {name: read() for name, read in json_entries(data, where).items()}
+
+
+def json_entries(data: Any, where: str = "") -> Dict[str, Callable[[], Genotype]]:
+  """The entries of `archs_from_json`, each read and validated only when called (so that one bad
+  entry does not hide the others)."""
   if isinstance(data, list):
     return {str(item.get("name", f"{i}")) if isinstance(item, dict) else str(i):
-            genotype_from_json(item, f"{where}item {i}: ") for i, item in enumerate(data)}
+            functools.partial(genotype_from_json, item, f"{where}item {i}: ")
+            for i, item in enumerate(data)}
   if isinstance(data, dict) and "normal" not in data:
-    return {str(k): genotype_from_json(v, f"{where}'{k}': ") for k, v in data.items()}
+    return {str(k): functools.partial(genotype_from_json, v, f"{where}'{k}': ")
+            for k, v in data.items()}
   return {str(data.get("name", "")) if isinstance(data, dict) else "":
-          genotype_from_json(data, where)}
+          functools.partial(genotype_from_json, data, where)}
 
 
 def _literal(node: ast.AST, where: str) -> Any:
@@ -149,6 +158,16 @@ def parse_notation(text: str, where: str = "") -> Dict[str, Genotype]:
       message names the entry), a bare expression other than Genotype(...) or a string, or no
       genotype at all.
   """
+  return {name: read() for name, read in notation_entries(text, where).items()}
+
+
+def notation_entries(text: str, where: str = "") -> Dict[str, Callable[[], Genotype]]:
+  """The entries of `parse_notation`, each read and validated only when called (so that one bad
+  entry of a repository's genotypes.py does not hide the others).
+
+  Raises:
+    InputError: malformed Python, or no genotype at all.
+  """
   try:
     module = ast.parse(text)
   except SyntaxError as err:
@@ -157,17 +176,17 @@ def parse_notation(text: str, where: str = "") -> Dict[str, Genotype]:
     raise InputError(f"{where}genotype notation nested too deeply to read") from None
   except ValueError:
     raise InputError(f"{where}not a genotype notation (unreadable as Python)") from None
-  found: Dict[str, Genotype] = {}
+  found: Dict[str, Callable[[], Genotype]] = {}
   for stmt in module.body:
     if isinstance(stmt, ast.Expr):
       if isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str):
         continue  # A docstring or a string comment.
-      found[""] = _genotype_from_call(stmt.value, where)
+      found[""] = functools.partial(_genotype_from_call, stmt.value, where)
     elif (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
           and isinstance(stmt.targets[0], ast.Name)):
       name = stmt.targets[0].id
       if _is_genotype_call(stmt.value):
-        found[name] = _genotype_from_call(stmt.value, f"{where}{name}: ")
+        found[name] = functools.partial(_genotype_from_call, stmt.value, f"{where}{name}: ")
       elif isinstance(stmt.value, ast.Name) and stmt.value.id in found:
         found[name] = found[stmt.value.id]  # DARTS = DARTS_V2
   if not found:

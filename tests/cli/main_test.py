@@ -241,6 +241,20 @@ def test_search_and_retrain_exit_143_on_preemption_and_1_on_a_non_finite_loss(
   assert err == f"natjax {command}: stopped: w/loss became nan at step 7 (epoch 0); ...\n"
 
 
+def test_ctrl_c_is_one_line_and_exit_130(capsys, tmp_path, monkeypatch):
+  def interrupted(config, workdir):
+    raise KeyboardInterrupt
+
+  monkeypatch.setattr(importlib.import_module("natjax.search"), "run", interrupted)
+  code = cli.main(["search", "--config", os.path.join(REPO, "configs", "test.py"), "--workdir",
+                   str(tmp_path / "run")])
+  _, err = capsys.readouterr()
+  assert code == 130
+  assert err.strip().splitlines() == ["natjax search: interrupted; a search or retraining resumes"
+                                      " from its newest checkpoint when the same command runs"
+                                      " again"]
+
+
 @pytest.mark.parametrize("text, message", [
     ("Genotype(normal=[('sep_conv_3x3', 2, 0), ('sep_conv_3x3', 2, 1)], normal_concat=[2],"
      " reduce=[('max_pool_3x3', 2, 0), ('max_pool_3x3', 2, 1)], reduce_concat=[2])",

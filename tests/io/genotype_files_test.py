@@ -228,3 +228,46 @@ def test_archs_file_takes_every_output_of_a_derived_json(tmp_path):
   assert genotype_files.resolve_archs([], [str(tmp_path)]) == expected
   with pytest.raises(InputError, match=r"give at least one architecture"):
     genotype_files.resolve_archs([], [])
+
+
+@pytest.mark.parametrize("form", ["notation", "json"])
+def test_file_name_reads_its_entry_when_another_entry_is_invalid(form, tmp_path):
+  """A repository's genotypes.py may hold an entry natjax refuses (a swapped edge): FILE:NAME of
+  another entry still reads; the bad entry, the whole file and a misspelt name say which."""
+  good = genotypes.DARTS
+  bad = good._replace(normal=(("sep_conv_3x3", 2, 0),) + tuple(good.normal[1:]))
+  if form == "notation":
+    path = tmp_path / "genotypes.py"
+    path.write_text(f"BAD = {notation.format_notation(bad)}\nPDARTS = "
+                    f"{notation.format_notation(good)}\n")
+  else:
+    path = tmp_path / "genotypes.json"
+    raw_bad = notation.genotype_to_json(good)
+    raw_bad["normal"][0] = ["sep_conv_3x3", 2, 0]
+    path.write_text(json.dumps({"BAD": raw_bad, "PDARTS": notation.genotype_to_json(good)}))
+  assert genotype_files.resolve_arch(f"{path}:PDARTS") == ("PDARTS", good)
+  with pytest.raises(InputError, match=r"no entry 'PDART' \(did you mean 'PDARTS'\?\)"):
+    genotype_files.resolve_arch(f"{path}:PDART")
+  with pytest.raises(InputError, match=r"BAD.*edge 0.*swapped"):
+    genotype_files.resolve_arch(f"{path}:BAD")
+  with pytest.raises(InputError, match=r"BAD.*edge 0"):
+    genotype_files.read_archs(str(path))
+
+
+def test_a_search_output_imports_the_modules_its_search_imported(tmp_path, monkeypatch):
+  """`natjax retrain --arch SEARCH_DIR` of a fork's search: the fork's module (recorded in the
+  search's config.json) is imported before the genotype is read; a bad field is one line."""
+  import sys
+  search = tmp_path / "search"
+  search.mkdir()
+  path = _write_derived(str(search))
+  (tmp_path / "fork_marker_mod.py").write_text("IMPORTED = True\n")
+  (search / "config.json").write_text(json.dumps({"rule": "natpp",
+                                                  "imports": ["fork_marker_mod"]}))
+  monkeypatch.chdir(tmp_path)
+  monkeypatch.delitem(sys.modules, "fork_marker_mod", raising=False)
+  assert genotype_files.resolve_arch(str(search))[1] == genotypes.NATv2_DARTS
+  assert sys.modules.pop("fork_marker_mod").IMPORTED
+  (search / "config.json").write_text(json.dumps({"rule": "natpp", "imports": "fork"}))
+  with pytest.raises(InputError, match=r"config.json: field 'imports' must be a list"):
+    genotype_files.resolve_arch(path)
