@@ -275,18 +275,6 @@ def test_the_python_examples_run(workspace):
   assert (workspace / "runs" / "from_python" / "summary.json").exists()
 
 
-def test_the_pictures_it_shows_are_in_the_repository():
-  with open(README, encoding="utf-8") as f:
-    pictures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", f.read())
-  assert pictures, "README.md shows no picture"
-  for path in pictures:
-    assert os.path.isfile(os.path.join(REPO, path)), f"README.md shows {path}, not in the repository"
-    if os.path.exists(os.path.join(REPO, ".git")):  # a checkout (not an unpacked archive)
-      tracked = subprocess.run(["git", "-C", REPO, "ls-files", "--error-unmatch", path],
-                               capture_output=True, check=False)
-      assert tracked.returncode == 0, f"README.md shows {path}, which git does not track"
-
-
 def test_data_preparation_commands():
   commands = [step for block in BLOCKS for command in block for step in steps(command)
               if any(step.startswith(p) for p in TFDS)]
