@@ -163,6 +163,11 @@ def validate_config(config: Any) -> None:
                      f" '{config.cost_measure}'")
   if config.log_every < 1 or config.checkpoint_every < 1:
     raise InputError("config.log_every and config.checkpoint_every must be >= 1")
+  for name in config.derive_archs:
+    if "," in name and not os.path.exists(name.rpartition(":")[0] or name):
+      several = ", ".join(repr(n.strip()) for n in name.split(","))
+      raise InputError(f"config.derive_archs: '{name}' is one name; give several as a tuple:"
+                       f" --config.derive_archs=\"({several})\"")
 
 
 def _batch_for(batches: Tuple[data.HostBatches, data.HostBatches], epoch: int, position: int,

@@ -391,6 +391,8 @@ def test_a_gs_work_directory_is_refused_not_made_local(capsys, tmp_path, monkeyp
     ("search", "test.py", ["--config.epochs=0"], "config.epochs must be >= 1"),
     ("search", "test.py", ["--config.dataset=cifar10", "--config.data_dir=NO_DATA"], "cifar10"),
     ("search", "test.py", ["--config.derive_archs=DARTZ"], "did you mean 'DARTS'"),
+    ("search", "test.py", ["--config.derive_archs=DARTS,ResBlock"],
+     "is one name; give several as a tuple: --config.derive_archs=\"('DARTS', 'ResBlock')\""),
     ("search", "test.py", ["--config.batch_size=2000"], "larger than the smallest split"),
     ("retrain", "retrain_digits.py", ["--config.epochs=0"], "config.epochs must be >= 1"),
     ("retrain", "retrain_digits.py", ["--config.arch=DARTZ"], "did you mean 'DARTS'"),
