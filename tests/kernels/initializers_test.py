@@ -230,10 +230,9 @@ def test_draws_at_paths_equal_drawing_each_key_split_by_split(seed):
   for name, value in want.items():
     for out in (got, traced, raw):
       assert out[name].shape == value.shape and out[name].dtype == np.float32, name
-      if tree[name].draw.kind == "normal":  # erf_inv may round differently once fused
-        np.testing.assert_allclose(out[name], value, rtol=1e-6, atol=1e-6, err_msg=name)
-      else:
-        np.testing.assert_array_equal(out[name], value, err_msg=name)
+      # The same random bits; the float maps (erf_inv for normal, the affine map of uniform)
+      # may round differently once XLA fuses them (jax 0.12: 1-2 ulp).
+      np.testing.assert_allclose(out[name], value, rtol=1e-6, atol=1e-6, err_msg=name)
   np.testing.assert_array_equal(got["plain"], tree["plain"])
   # A key of another kind is drawn leaf by leaf, with the same definition.
   rbg = jax.random.key(seed, impl="rbg")
