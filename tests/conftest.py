@@ -1,2 +1,36 @@
 """Shared by every test directory: this directory is on `sys.path` (pytest puts a conftest's
-directory there), so tests import the helpers beside it (numeric_checks.py, toy_extension.py)."""
+directory there), so tests import the helpers beside it (numeric_checks.py, toy_extension.py).
+
+One JAX compilation cache serves the whole run: the test processes (pytest-xdist's workers too)
+and every subprocess they start (the README's commands, the example fork, the search drivers)
+share one directory, so a program that several of them compile, such as the test config's
+w-step, is compiled once and loaded from the cache after that. The cache holds XLA's executables
+keyed by the program, the compile options and the XLA flags, so what runs is what would have
+been compiled; traces still happen in every process. The directory is made for the run and
+removed after it; set JAX_COMPILATION_CACHE_DIR to keep one across runs.
+"""
+
+import os
+import shutil
+import tempfile
+
+_CACHE_ENV = "JAX_COMPILATION_CACHE_DIR"
+_OWNED = "_natjax_owned_cache_dir"
+
+
+def pytest_configure(config):
+  """Points JAX (here and in every child process) at the run's compilation cache."""
+  if _CACHE_ENV not in os.environ:  # the controller, or a run without xdist: make the directory
+    os.environ[_CACHE_ENV] = tempfile.mkdtemp(prefix="natjax-tests-jax-cache-")
+    setattr(config, _OWNED, os.environ[_CACHE_ENV])
+  # Cache every program, however quick to compile (the default skips those under a second).
+  os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+  import jax  # pylint: disable=import-outside-toplevel
+  jax.config.update("jax_compilation_cache_dir", os.environ[_CACHE_ENV])
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+
+
+def pytest_unconfigure(config):
+  owned = getattr(config, _OWNED, None)
+  if owned:
+    shutil.rmtree(owned, ignore_errors=True)

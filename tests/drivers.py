@@ -23,6 +23,19 @@ PATH = os.path.realpath(__file__)
 TEST_CONFIG = os.path.join(REPO, "configs", "test.py")
 
 
+def fresh_env(**settings: str) -> dict[str, str]:
+  """This process's environment without its XLA_*, JAX_* and NATJAX_* settings, plus `settings`.
+
+  A child process then starts from jax's defaults, except for the run's compilation cache
+  (tests/conftest.py), which it keeps unless `settings` name another.
+  """
+  keep = ("JAX_COMPILATION_CACHE_DIR", "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS")
+  env = {k: v for k, v in os.environ.items()
+         if k in keep or not k.startswith(("XLA_", "JAX_", "NATJAX_"))}
+  env.update(settings)
+  return env
+
+
 def command(name: str, *args: str) -> list[str]:
   """The argument list that runs driver `name` with `args` in a fresh Python process."""
   if name not in DRIVERS:

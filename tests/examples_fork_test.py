@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from jax import lax
 
+import drivers
 import toy_extension
 from natjax.core import costs, extend, rules, spaces
 from natjax.errors import InputError
@@ -46,11 +47,10 @@ def _natjax(args, runs):
   """Runs a `natjax ...` command line in a fresh process from the repository root."""
   assert args[0] == "natjax", args
   args = [a.replace(RUNS, runs) for a in args[1:]]
-  env = {k: v for k, v in os.environ.items() if not k.startswith(("XLA_", "JAX_", "NATJAX_"))}
-  # Optimisation level 0 compiles the search's steps in about half the time; the figures the test
-  # reads do not depend on it.
-  env.update(JAX_PLATFORMS="cpu", PYTHONPATH=REPO,
-             XLA_FLAGS="--xla_backend_optimization_level=0")
+  # XLA's default flags, as tests/readme_test.py runs the README's fork commands: the search's
+  # programs compiled by whichever test runs first are loaded from the run's compilation cache
+  # (tests/conftest.py) by the other.
+  env = drivers.fresh_env(JAX_PLATFORMS="cpu", PYTHONPATH=REPO)
   return subprocess.run([sys.executable, "-m", "natjax", *args], cwd=REPO, env=env,
                         capture_output=True, text=True, timeout=900, check=False)
 

@@ -19,6 +19,7 @@ import jax
 import numpy as np
 import pytest
 
+import drivers
 import toy_extension
 from natjax.core import arch, costs, extend, families, ops, rules, sampler, spaces
 from natjax.core.families import OpFamily
@@ -178,8 +179,7 @@ def test_transform_respects_the_mask_and_flags_cost(rule_name):
 
 
 def _natjax(*args, cwd):
-  env = {k: v for k, v in os.environ.items() if not k.startswith(("XLA_", "JAX_", "NATJAX_"))}
-  env.update(JAX_PLATFORMS="cpu", PYTHONPATH=REPO)
+  env = drivers.fresh_env(JAX_PLATFORMS="cpu", PYTHONPATH=REPO)
   return subprocess.run([sys.executable, "-m", "natjax", *args], cwd=cwd, env=env,
                         capture_output=True, text=True, timeout=600, check=False)
 

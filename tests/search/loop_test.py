@@ -137,11 +137,7 @@ def test_steps_are_deterministic(request, results):
 def e2e(tmp_path_factory):
   """The subprocess environment and the reference (uninterrupted) run."""
   root = tmp_path_factory.mktemp("search_e2e")
-  env = {k: v for k, v in os.environ.items() if not k.startswith(("XLA_", "JAX_"))}
-  env.update(JAX_PLATFORMS="cpu", XLA_FLAGS=E2E_XLA_FLAGS,
-             JAX_COMPILATION_CACHE_DIR=str(root / "xla_cache"),
-             JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-             JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0", PYTHONPATH=drivers.REPO)
+  env = drivers.fresh_env(JAX_PLATFORMS="cpu", XLA_FLAGS=E2E_XLA_FLAGS, PYTHONPATH=drivers.REPO)
   ctx = types.SimpleNamespace(root=root, env=env)
   ctx.reference = str(root / "reference")
   proc = _run(ctx, ctx.reference)

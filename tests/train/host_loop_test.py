@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import drivers
 from event_files import read_scalars
 from natjax.train import checkpoints, host_loop, metrics, sharding
 
@@ -238,8 +239,7 @@ def test_two_processes_agree_on_the_preemption_step(tmp_path):
   worker.write_text(_WORKER.format(root=ROOT))
   workdir = tmp_path / "run"
   workdir.mkdir()
-  env = {k: v for k, v in os.environ.items() if not k.startswith(("XLA_", "JAX_"))}
-  env.update(JAX_PLATFORMS="cpu", PYTHONPATH=ROOT)
+  env = drivers.fresh_env(JAX_PLATFORMS="cpu", PYTHONPATH=ROOT)
   port = str(_free_port())
   procs = [subprocess.Popen([sys.executable, str(worker), str(i), port, str(workdir)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
