@@ -8,18 +8,26 @@ w-step, is compiled once and loaded from the cache after that. The cache holds X
 keyed by the program, the compile options and the XLA flags, so what runs is what would have
 been compiled; traces still happen in every process. The directory is made for the run and
 removed after it; set JAX_COMPILATION_CACHE_DIR to keep one across runs.
+
+Every test process and the processes tests start compile with `drivers.SUITE_XLA_FLAGS` (LLVM's
+optimisation level 0: the suite's programs are small, and compiling them dominates its time).
 """
 
 import os
 import shutil
 import tempfile
 
+import drivers
+
 _CACHE_ENV = "JAX_COMPILATION_CACHE_DIR"
 _OWNED = "_natjax_owned_cache_dir"
 
 
 def pytest_configure(config):
-  """Points JAX (here and in every child process) at the run's compilation cache."""
+  """Points JAX (here and in every child process) at the run's compilation cache and flags."""
+  flags = os.environ.get("XLA_FLAGS", "")
+  if drivers.SUITE_XLA_FLAGS not in flags:  # read when jax's CPU backend starts: not yet
+    os.environ["XLA_FLAGS"] = f"{flags} {drivers.SUITE_XLA_FLAGS}".strip()
   if _CACHE_ENV not in os.environ:  # the controller, or a run without xdist: make the directory
     os.environ[_CACHE_ENV] = tempfile.mkdtemp(prefix="natjax-tests-jax-cache-")
     setattr(config, _OWNED, os.environ[_CACHE_ENV])

@@ -23,15 +23,24 @@ PATH = os.path.realpath(__file__)
 TEST_CONFIG = os.path.join(REPO, "configs", "test.py")
 
 
-def fresh_env(**settings: str) -> dict[str, str]:
-  """This process's environment without its XLA_*, JAX_* and NATJAX_* settings, plus `settings`.
+# XLA flags of every test process (tests/conftest.py) and of the processes tests start: the suite's
+# programs are small and compile-bound, and LLVM's optimisation level 0 compiles them several times
+# faster. It changes no HLO (fusion, layout, buffers: memory figures are the same) and results by
+# rounding at most; every comparison a test makes is between programs under these same flags.
+SUITE_XLA_FLAGS = "--xla_backend_optimization_level=0"
 
-  A child process then starts from jax's defaults, except for the run's compilation cache
-  (tests/conftest.py), which it keeps unless `settings` name another.
+
+def fresh_env(**settings: str) -> dict[str, str]:
+  """This process's environment without its XLA_*, JAX_* and NATJAX_* settings, plus the suite's
+  XLA flags and `settings`.
+
+  A child process then starts from jax's defaults, except for the suite's flags and the run's
+  compilation cache (tests/conftest.py), which it keeps unless `settings` name others.
   """
   keep = ("JAX_COMPILATION_CACHE_DIR", "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS")
   env = {k: v for k, v in os.environ.items()
          if k in keep or not k.startswith(("XLA_", "JAX_", "NATJAX_"))}
+  env["XLA_FLAGS"] = SUITE_XLA_FLAGS
   env.update(settings)
   return env
 

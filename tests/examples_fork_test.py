@@ -47,7 +47,7 @@ def _natjax(args, runs):
   """Runs a `natjax ...` command line in a fresh process from the repository root."""
   assert args[0] == "natjax", args
   args = [a.replace(RUNS, runs) for a in args[1:]]
-  # XLA's default flags, as tests/readme_test.py runs the README's fork commands: the search's
+  # The suite's flags, as tests/readme_test.py runs the README's fork commands: the search's
   # programs compiled by whichever test runs first are loaded from the run's compilation cache
   # (tests/conftest.py) by the other.
   env = drivers.fresh_env(JAX_PLATFORMS="cpu", PYTHONPATH=REPO)

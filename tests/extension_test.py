@@ -9,7 +9,6 @@ mask and flags cost; a saved policy loads in a fresh process, which imports the 
 policy's own record, and transforms as the saving process does. examples_fork_test.py runs the
 fork's own commands."""
 
-import functools
 import json
 import os
 import subprocess
@@ -40,8 +39,6 @@ RULES = rules.registered_rules() + (FORK.RULE.name,)
 RULE_SPACES = {"nat": TOY, "natpp": "darts_pp", FORK.RULE.name: GROUPED}
 
 
-# Compile time bounds these tests; optimisation level 0 compiles several times faster.
-_jit = functools.partial(jax.jit, compiler_options={"xla_backend_optimization_level": 0})
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -118,10 +115,10 @@ def test_supernet_equals_the_static_network_with_the_new_ops():
        ("max_pool_3x3", 1, 3)), (3,),
       (("group_conv_5x5", 0, 2), ("group_conv_3x3", 1, 2), ("sep_conv_1x1", 0, 3),
        ("skip_connect", 1, 3)), (2, 3))
-  dynamic = _jit(lambda a: supernet.apply_supernet(params, x, a, config))
+  dynamic = jax.jit(lambda a: supernet.apply_supernet(params, x, a, config))
   for i, genotype in enumerate([every_new_op] + _genotypes(TOY, 1, seed=2)):
     a = arch.genotype_to_arch(genotype, space)
-    static = _jit(lambda: networks.apply_static(params, x, a, config))()
+    static = jax.jit(lambda: networks.apply_static(params, x, a, config))()
     np.testing.assert_allclose(dynamic(a), static, rtol=2e-4, atol=2e-5, err_msg=str(i))
 
 

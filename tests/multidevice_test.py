@@ -25,10 +25,8 @@ GLOBAL_BATCH = 16  # 2 examples per device on 8 devices
 
 @pytest.fixture(scope="module")
 def result():
-  # Optimisation level 0 compiles the seven programs in about three quarters of the time; both
-  # meshes run under the same flags.
-  env = drivers.fresh_env(XLA_FLAGS="--xla_force_host_platform_device_count=8"
-                          " --xla_backend_optimization_level=0", JAX_PLATFORMS="cpu")
+  env = drivers.fresh_env(XLA_FLAGS=drivers.SUITE_XLA_FLAGS
+                          + " --xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
   proc = subprocess.run(drivers.command("eight_devices", str(GLOBAL_BATCH), str(NUM_STEPS)),
                         env=env, capture_output=True, text=True, timeout=1800, check=False)
   assert proc.returncode == 0, proc.stderr[-4000:]

@@ -21,9 +21,6 @@ OPS = ops.registered_ops()  # The 13 NAT++ ops, sep_conv_7x7 and conv_7x1_1x7.
 B, C = 2, 4
 _NORM = BatchStats()
 
-# These tests are bound by XLA:CPU compile time, not run time; backend optimisation level 0
-# compiles several times faster and changes results by far less than the tolerances used here.
-_jit = functools.partial(jax.jit, compiler_options={"xla_backend_optimization_level": 0})
 
 
 def _op(params, x, spec, stride, impl):
@@ -50,7 +47,7 @@ def _params(name, stride, channels=C):
                       _weights(ops.get_op(name), channels, stride),
                       is_leaf=lambda d: isinstance(d, Draw))
 
-@functools.partial(_jit, static_argnums=(3, 4))
+@functools.partial(jax.jit, static_argnums=(3, 4))
 def _values_and_grads(params, x, probe, spec, stride):
   """Per impl: op output y and the gradient of sum(y * probe) wrt (params, x)."""
   out = {}
@@ -138,7 +135,7 @@ def test_apply_op_inside_switch_equals_direct_call(impl, stride, h):
       for i in range(len(specs))
   ]
 
-  @_jit
+  @jax.jit
   def switched(index, params, x):
     y, vjp = jax.vjp(lambda p, x: jax.lax.switch(index, branches, (p, x)), params, x)
     return y, vjp(probe)

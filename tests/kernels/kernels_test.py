@@ -1,7 +1,6 @@
 """Tests for natjax.kernels (convolutions, pools, batch norm, conv units): 'shift' equals 'lax',
 and both equal independent numpy arithmetic."""
 
-import functools
 
 import jax
 import jax.numpy as jnp
@@ -15,14 +14,11 @@ from natjax.kernels import conv, initializers, norm, pool, units, windows
 
 B, C = 2, 4
 
-# These tests are bound by XLA:CPU compile time, not run time; backend optimisation level 0
-# compiles several times faster and changes results by far less than the tolerances used here.
-_jit = functools.partial(jax.jit, compiler_options={"xla_backend_optimization_level": 0})
-_max_pool = _jit(pool.max_pool, static_argnums=(1, 2, 3))
-_avg_pool = _jit(pool.avg_pool, static_argnums=(1, 2, 3))
-_depthwise = _jit(conv.depthwise_conv, static_argnums=(2, 3, 4))
-_conv = _jit(conv.conv, static_argnums=(2, 3))
-_factorized_reduce = _jit(
+_max_pool = jax.jit(pool.max_pool, static_argnums=(1, 2, 3))
+_avg_pool = jax.jit(pool.avg_pool, static_argnums=(1, 2, 3))
+_depthwise = jax.jit(conv.depthwise_conv, static_argnums=(2, 3, 4))
+_conv = jax.jit(conv.conv, static_argnums=(2, 3))
+_factorized_reduce = jax.jit(
     lambda p, x, impl: units.factorized_reduce(p, {}, x, impl, norm.BatchStats())[0],
     static_argnums=(2,))
 
@@ -178,7 +174,7 @@ def test_depthwise_custom_vjp_equals_autodiff(k, stride, dilation, h):
   x, w = jnp.asarray(_random(14, (B, h, h, C))), jnp.asarray(_random(15, (k, k, C)))
   probe = jnp.asarray(_random(16, (B, -(-h // stride), -(-h // stride), C)))
 
-  @_jit
+  @jax.jit
   def all_grads(x, w):
     fns = (lambda x, w: conv.depthwise_conv(x, w, stride, dilation, "shift"),
            lambda x, w: conv.depthwise_conv_autodiff(x, w, stride, dilation),
@@ -199,7 +195,7 @@ def test_dense_conv_custom_vjp_equals_autodiff(k, stride, h):
   x, w = jnp.asarray(_random(17, (B, h, h, C))), jnp.asarray(_random(18, (k, k, C, 2 * C)))
   probe = jnp.asarray(_random(19, (B, -(-h // stride), -(-h // stride), 2 * C)))
 
-  @_jit
+  @jax.jit
   def all_grads(x, w):
     fns = (lambda x, w: conv.conv(x, w, stride, "shift"),
            lambda x, w: conv.conv_autodiff(x, w, stride),
@@ -239,7 +235,7 @@ def test_max_pool_mask_gradient_equals_lax_and_first_max_rule(k, stride, h, data
   out_hw = -(-h // stride)
   probe = _random(21, (B, out_hw, out_hw, C))
 
-  @_jit
+  @jax.jit
   def grads(x):
     return [jax.grad(lambda x: jnp.sum(pool.max_pool(x, k, stride, impl) * probe))(x)
             for impl in ("shift", "lax")]
@@ -298,7 +294,7 @@ def _np_axis_conv(x, w, axis, stride):
 @pytest.mark.parametrize("axis,k,stride,h", [(1, 7, 1, 8), (2, 7, 2, 7), (1, 3, 2, 8), (2, 3, 1, 7)])
 def test_axis_conv_matches_numpy_and_gradients_agree(impl, axis, k, stride, h):
   x, w = _random(20, (B, h, h + 1, C)), _random(21, (k, C, 2 * C))
-  y = _jit(conv.axis_conv, static_argnums=(2, 3, 4))(jnp.asarray(x), jnp.asarray(w), axis, stride,
+  y = jax.jit(conv.axis_conv, static_argnums=(2, 3, 4))(jnp.asarray(x), jnp.asarray(w), axis, stride,
                                                       impl)
   _assert_close(y, _np_axis_conv(x, w, axis, stride))
   probe = jnp.asarray(_random(22, y.shape))

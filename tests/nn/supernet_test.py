@@ -139,9 +139,7 @@ def test_supernet_equals_static_network(space_name, impl="lax", num_archs=50):
     def supernet_step(p, x, y, a):
       return _loss_and_logits(lambda p, x: sn.apply_supernet(p, x, a, config))(p, x, y)
 
-    # LLVM's optimisation level 0 compiles this float64 step in about three quarters of the time;
-    # what is compared is its numbers, not its speed.
-    step = jax.jit(supernet_step, compiler_options={"xla_backend_optimization_level": 0})
+    step = jax.jit(supernet_step)
     for i in range(num_archs):
       a = _nth(archs, i)
       a_np = jax.tree.map(np.asarray, a)

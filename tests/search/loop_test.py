@@ -39,10 +39,6 @@ W_STEPS, THETA_STEPS = 18, 28
 E2E_OVERRIDES = {"epochs": 1, "batch_size": 32, "eval_archs": 2, "derive_samples": 1,
                  "checkpoint_every": 8, "log_every": 3}
 RUN_TIMEOUT_S = 900
-# Optimisation level 0 compiles the search's programs in about three quarters of the time. Every
-# figure these tests compare comes from runs under the same flags; tests/readme_test.py runs the
-# same search under XLA's default flags.
-E2E_XLA_FLAGS = "--xla_backend_optimization_level=0"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -137,7 +133,7 @@ def test_steps_are_deterministic(request, results):
 def e2e(tmp_path_factory):
   """The subprocess environment and the reference (uninterrupted) run."""
   root = tmp_path_factory.mktemp("search_e2e")
-  env = drivers.fresh_env(JAX_PLATFORMS="cpu", XLA_FLAGS=E2E_XLA_FLAGS, PYTHONPATH=drivers.REPO)
+  env = drivers.fresh_env(JAX_PLATFORMS="cpu", PYTHONPATH=drivers.REPO)
   ctx = types.SimpleNamespace(root=root, env=env)
   ctx.reference = str(root / "reference")
   proc = _run(ctx, ctx.reference)
