@@ -118,13 +118,38 @@ assert set(WIDE.ops) | set(spaces.NATPP_OPS) == set(ops.registered_ops())
 
 def test_wide_kernel_space_equals_static_network():
   with extend.temporary(spaces=[WIDE]):
-    test_supernet_equals_static_network(WIDE.name, num_archs=8)
+    test_supernet_equals_static_network(WIDE.name, num_random=3)
+
+
+def _covering_archs(key, space, num_random):
+  """`space.num_ops` architectures in which every edge of both cells takes every op once (edge e
+  of architecture i takes op (i + e) mod num_ops), with random sources, then `num_random` random
+  architectures: Arch with leaves [num_ops + num_random, E]."""
+  archs = sampler.sample_archs(key, space, space.num_ops + num_random)
+
+  def cover(cell):
+    i, e = np.meshgrid(np.arange(space.num_ops), np.arange(cell.op.shape[1]), indexing="ij")
+    op = np.array(cell.op)
+    op[:space.num_ops] = (i + e) % space.num_ops
+    return cell._replace(op=jnp.asarray(op, cell.op.dtype))
+
+  return arch.Arch(*(cover(c) for c in archs))
+
+
+def test_covering_archs_put_every_op_on_every_edge():
+  space = spaces.get_space("darts_pp")
+  archs = _covering_archs(jax.random.key(0), space, 2)
+  for cell in archs:
+    assert cell.op.shape == (space.num_ops + 2, cell.src.shape[1])
+    for e in range(cell.op.shape[1]):
+      assert sorted(np.asarray(cell.op[:space.num_ops, e]).tolist()) == list(range(space.num_ops))
 
 
 @pytest.mark.parametrize("space_name", ["darts", "enas", "darts_pp", "enas_pp"])
-def test_supernet_equals_static_network(space_name, impl="lax", num_archs=50):
+def test_supernet_equals_static_network(space_name, impl="lax", num_random=12):
   """Logits and every gradient, in float64 so that only a real difference (not rounding) can
-  exceed the tolerance; measured differences are ~1e-15. The static oracle runs eagerly (no
+  exceed the tolerance; measured differences are ~1e-15. On architectures that put every op on
+  every edge (`_covering_archs`) and `num_random` random ones. The static oracle runs eagerly (no
   compile per architecture); the supernet step is compiled once. The 'lax' kernels keep the eager
   oracle fast; that 'shift' equals 'lax' op by op (values and gradients, inside lax.switch too)
   is tests/kernels_test.py's job."""
@@ -135,12 +160,12 @@ def test_supernet_equals_static_network(space_name, impl="lax", num_archs=50):
                           sn.init_supernet(jax.random.key(0), config, (4, 8, 8, 3)))
     x = jax.random.normal(jax.random.key(1), (4, 8, 8, 3), jnp.float64)
     y = jnp.array([3, 7, 0, 9], jnp.int32)
-    archs = sampler.sample_archs(jax.random.key(len(space_name)), space, num_archs)
+    archs = _covering_archs(jax.random.key(len(space_name)), space, num_random)
     def supernet_step(p, x, y, a):
       return _loss_and_logits(lambda p, x: sn.apply_supernet(p, x, a, config))(p, x, y)
 
     step = jax.jit(supernet_step)
-    for i in range(num_archs):
+    for i in range(archs.normal.op.shape[0]):
       a = _nth(archs, i)
       a_np = jax.tree.map(np.asarray, a)
       (loss, logits), grads = step(params, x, y, a)
