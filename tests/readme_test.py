@@ -113,6 +113,8 @@ INLINE_FRAGMENTS = {
     "natjax COMMAND --help": "a synopsis",
     "natjax export --form darts": "an option's name; export runs in the Command line blocks",
     "natjax cost --convention": "an option's name",
+    "python bench/versus_reference.py --reference DIR --torch-python PY": (
+        "needs a checkout of the authors' code and an interpreter with torch"),
 }
 TFDS_DATA_DIR = "~/tensorflow_datasets"
 
