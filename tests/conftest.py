@@ -19,7 +19,7 @@ import tempfile
 
 import drivers
 
-_CACHE_ENV = "JAX_COMPILATION_CACHE_DIR"
+_CACHE_ENV = drivers.CACHE_DIR_ENV
 _OWNED = "_natjax_owned_cache_dir"
 
 
@@ -32,7 +32,7 @@ def pytest_configure(config):
     os.environ[_CACHE_ENV] = tempfile.mkdtemp(prefix="natjax-tests-jax-cache-")
     setattr(config, _OWNED, os.environ[_CACHE_ENV])
   # Cache every program, however quick to compile (the default skips those under a second).
-  os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+  os.environ[drivers.CACHE_MIN_SECS_ENV] = "0"
   import jax  # pylint: disable=import-outside-toplevel
   jax.config.update("jax_compilation_cache_dir", os.environ[_CACHE_ENV])
   jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)

@@ -28,6 +28,11 @@ TEST_CONFIG = os.path.join(REPO, "configs", "test.py")
 # faster. It changes no HLO (fusion, layout, buffers: memory figures are the same) and results by
 # rounding at most; every comparison a test makes is between programs under these same flags.
 SUITE_XLA_FLAGS = "--xla_backend_optimization_level=0"
+# The run's compilation cache (tests/conftest.py): its directory, and the compile time from which
+# a program is cached.
+CACHE_DIR_ENV, CACHE_MIN_SECS_ENV = ("JAX_COMPILATION_CACHE_DIR",
+                                     "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS")
+CACHE_SETTINGS = (CACHE_DIR_ENV, CACHE_MIN_SECS_ENV)
 
 
 def fresh_env(**settings: str) -> dict[str, str]:
@@ -37,9 +42,8 @@ def fresh_env(**settings: str) -> dict[str, str]:
   A child process then starts from jax's defaults, except for the suite's flags and the run's
   compilation cache (tests/conftest.py), which it keeps unless `settings` name others.
   """
-  keep = ("JAX_COMPILATION_CACHE_DIR", "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS")
   env = {k: v for k, v in os.environ.items()
-         if k in keep or not k.startswith(("XLA_", "JAX_", "NATJAX_"))}
+         if k in CACHE_SETTINGS or not k.startswith(("XLA_", "JAX_", "NATJAX_"))}
   env["XLA_FLAGS"] = SUITE_XLA_FLAGS
   env.update(settings)
   return env

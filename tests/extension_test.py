@@ -39,8 +39,6 @@ RULES = rules.registered_rules() + (FORK.RULE.name,)
 RULE_SPACES = {"nat": TOY, "natpp": "darts_pp", FORK.RULE.name: GROUPED}
 
 
-
-
 @pytest.fixture(scope="module", autouse=True)
 def toy_fork():
   with extend.temporary(**toy_extension.ENTRIES):

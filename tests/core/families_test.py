@@ -22,7 +22,6 @@ B, C = 2, 4
 _NORM = BatchStats()
 
 
-
 def _op(params, x, spec, stride, impl):
   """One op as the supernet's normaliser runs it (batch statistics, nothing kept)."""
   _, stats = ops.family_of(spec).init(spec, x.shape[-1], stride, _NORM)

@@ -1,7 +1,6 @@
 """Tests for natjax.kernels (convolutions, pools, batch norm, conv units): 'shift' equals 'lax',
 and both equal independent numpy arithmetic."""
 
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -294,8 +293,8 @@ def _np_axis_conv(x, w, axis, stride):
 @pytest.mark.parametrize("axis,k,stride,h", [(1, 7, 1, 8), (2, 7, 2, 7), (1, 3, 2, 8), (2, 3, 1, 7)])
 def test_axis_conv_matches_numpy_and_gradients_agree(impl, axis, k, stride, h):
   x, w = _random(20, (B, h, h + 1, C)), _random(21, (k, C, 2 * C))
-  y = jax.jit(conv.axis_conv, static_argnums=(2, 3, 4))(jnp.asarray(x), jnp.asarray(w), axis, stride,
-                                                      impl)
+  y = jax.jit(conv.axis_conv, static_argnums=(2, 3, 4))(jnp.asarray(x), jnp.asarray(w), axis,
+                                                         stride, impl)
   _assert_close(y, _np_axis_conv(x, w, axis, stride))
   probe = jnp.asarray(_random(22, y.shape))
   grads = [jax.grad(lambda x, w, i=i: jnp.sum(jnp.sin(conv.axis_conv(x, w, axis, stride, i))
