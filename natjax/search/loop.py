@@ -27,7 +27,7 @@ import numpy as np
 
 from natjax import data, files, registry
 from natjax.core import arch as arch_lib
-from natjax.core import spaces
+from natjax.core import rules, spaces
 from natjax.errors import InputError, closest
 from natjax.io import genotype_files, json_files, notation, plots, policy_files, viz
 from natjax.nn import supernet
@@ -131,7 +131,10 @@ def epoch_length(config: Any, epoch: int, w_steps: int, theta_steps: int) -> int
 def _derive_inputs(config: Any, space: spaces.SearchSpace) -> List[Tuple[str, Any]]:
   inputs = []
   for name_or_file in config.derive_archs:
-    name, genotype = genotype_files.resolve_arch(name_or_file)
+    try:
+      name, genotype = genotype_files.resolve_arch(name_or_file)
+    except InputError as error:
+      raise InputError(f"config.derive_archs: {error}") from None
     arch_lib.genotype_to_arch(genotype, space, f"config.derive_archs: {name}: ")
     inputs.append((name, genotype))
   return inputs
@@ -142,6 +145,10 @@ def validate_config(config: Any) -> None:
   if config.space not in spaces.registered_spaces():
     raise InputError(f"config.space: unknown space '{config.space}'"
                      f"{closest(config.space, spaces.registered_spaces())}")
+  try:
+    rules.get_rule(config.rule)
+  except InputError as error:
+    raise InputError(f"config.rule: {error}") from None
   for field in ("batch_size", "eval_batch_size"):
     if config[field] % jax.device_count():
       raise InputError(f"config.{field}={config[field]} is not divisible by the"
@@ -225,6 +232,7 @@ def run(config: Any, workdir: str, out: Any = None) -> Dict[str, Any]:
   out = sys.stdout if out is None else out
   registry.import_modules(config.imports)
   validate_config(config)
+  derive_inputs = _derive_inputs(config, spaces.get_space(config.space))
   workdir = files.check_output_dir(workdir, "work directory")  # absolute: orbax needs it
   start = time.perf_counter()
   dataset = data.load(config.dataset, config.data_dir, split_seed=config.split_seed,
@@ -237,7 +245,6 @@ def run(config: Any, workdir: str, out: Any = None) -> Dict[str, Any]:
   print(f"data loaded: {config.dataset}, w {len(dataset.w):,} / theta {len(dataset.theta):,} /"
         f" test {len(dataset.test):,} examples ({host_loop.since(start)})", file=out)
   setup = make_setup(config, dataset)
-  derive_inputs = _derive_inputs(config, setup.space)
   mesh = sharding.data_mesh()
   steps = make_steps(setup, mesh)
   w_steps = data.steps_per_epoch(len(dataset.w), config.batch_size)

@@ -440,6 +440,16 @@ def test_derive_archs_use_the_one_resolver(tmp_path):
   assert message.startswith("config.derive_archs: NASNET: ") and "space 'darts'" in message
 
 
+@pytest.mark.parametrize("overrides, start", [
+    ({"rule": "natt"}, "config.rule: unknown transition rule 'natt'"),
+    ({"derive_archs": ["DART"]}, "config.derive_archs: 'DART' is neither a built-in")])
+def test_unknown_rule_and_derive_arch_named_before_the_data_loads(tmp_path, monkeypatch,
+                                                                   overrides, start):
+  monkeypatch.setattr(loop.data, "load", lambda *args, **kwargs: pytest.fail("data loaded"))
+  message = _run_error(tmp_path, **overrides)
+  assert message.startswith(start) and "(did you mean" in message, message
+
+
 def test_unknown_space(tmp_path):
   message = _run_error(tmp_path, space="dart")
   assert "config.space" in message and "'darts'" in message
