@@ -95,9 +95,11 @@ def search_steps(out: str, overrides: str) -> int:
   import pickle  # pylint: disable=g-import-not-at-top
   import jax  # pylint: disable=g-import-not-at-top
   from natjax import data  # pylint: disable=g-import-not-at-top
+  from natjax.registry import import_modules  # pylint: disable=g-import-not-at-top
   from natjax.search import steps as natjax_steps  # pylint: disable=g-import-not-at-top
   from natjax.train import sharding  # pylint: disable=g-import-not-at-top
   config = load_config(**json.loads(overrides))
+  import_modules(config.imports)  # as natjax.search.loop.run
   dataset = data.load(config.dataset, split_seed=config.split_seed, w_fraction=config.w_fraction)
   setup = natjax_steps.make_setup(config, dataset)
   mesh = sharding.data_mesh()
@@ -137,29 +139,47 @@ def restored_held_out(workdir: str) -> int:
   return 0
 
 
+# A small search space for tests of the search machinery rather than of ops (the loop end to end,
+# 8 devices = 1, bfloat16 compute): a separable conv (with its BatchNorms), an average pool, skip
+# (at stride 2 a factorized reduction, with a BatchNorm) and null. Every computation whose meaning
+# depends on the devices or the compute dtype (convolutions, batch statistics, means of gradients
+# and metrics) is in its supernet, whose steps compile in less than half the time of the darts
+# space's (8 ops). Not a max pool: it sends each gradient to one element of its window, and where
+# two tie up to rounding, two meshes may pick different ones (with max_pool_3x3 in this space, the
+# 8-device and 1-device states differed by 1e-2 after 20 steps; by 5e-7 with the average pool).
+SMALL_SPACE_OPS = ("sep_conv_3x3", "avg_pool_3x3", "skip_connect", "null")
+
+
+def small_space():
+  """The SearchSpace 'small' of SMALL_SPACE_OPS (4 nodes, fully concatenated), not registered."""
+  from natjax.core import spaces  # pylint: disable=g-import-not-at-top
+  return spaces.SearchSpace("small", SMALL_SPACE_OPS, 4, "fully_concat")
+
+
 def eight_devices(batch_size: str, num_steps: str) -> int:
   """The search steps and the scoring on 8 devices and on 1 (tests/multidevice_test.py).
 
   Needs XLA_FLAGS=--xla_force_host_platform_device_count=8 in the environment. From one initial
-  state of configs/test.py at global batch `batch_size`, runs `num_steps` steps (w and theta
-  alternating, fixed batches) on an 8-device mesh and on a 1-device mesh, scores 3 sampled
-  architectures on the test split with both, and runs one w-step through natjax's wrapper and
-  through a plain `jax.shard_map`. Prints one line 'RESULT {json}': eight and one (every step's
-  metrics), state_rel_diff (largest relative difference of the final states' leaves),
-  scores_eight and scores_one, plain_vs_wrapper (largest absolute difference of the two w-steps'
-  outputs).
+  state of configs/test.py in the space `small_space()` at global batch `batch_size`, runs
+  `num_steps` steps (w and theta alternating, fixed batches) on an 8-device mesh and on a
+  1-device mesh, scores 3 sampled architectures on the test split with both, and runs one w-step
+  through natjax's wrapper and through a plain `jax.shard_map`. Prints one line 'RESULT {json}':
+  eight and one (every step's metrics), state_rel_diff (largest relative difference of the final
+  states' leaves), scores_eight and scores_one, plain_vs_wrapper (largest absolute difference of
+  the two w-steps' outputs).
   """
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   from jax.sharding import PartitionSpec as P  # pylint: disable=g-import-not-at-top
   from natjax import data  # pylint: disable=g-import-not-at-top
-  from natjax.core import sampler  # pylint: disable=g-import-not-at-top
+  from natjax.core import sampler, spaces  # pylint: disable=g-import-not-at-top
   from natjax.search import derive, loop  # pylint: disable=g-import-not-at-top
   from natjax.search import steps as natjax_steps  # pylint: disable=g-import-not-at-top
   from natjax.train import sharding  # pylint: disable=g-import-not-at-top
 
   assert jax.device_count() == 8, jax.devices()
-  config = load_config(batch_size=int(batch_size))
+  space = spaces.register_space(small_space())
+  config = load_config(batch_size=int(batch_size), space=space.name)
   dataset = data.load(config.dataset, split_seed=config.split_seed, w_fraction=config.w_fraction)
   setup = natjax_steps.make_setup(config, dataset)
   init = jax.jit(natjax_steps.init_state, static_argnums=(1, 2))

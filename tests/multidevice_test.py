@@ -3,12 +3,13 @@ device, and a plain `jax.shard_map` of a step means what natjax's wrapper (`shar
 does.
 
 A subprocess (`drivers.eight_devices`) with XLA_FLAGS=--xla_force_host_platform_device_count=8
-(set before jax starts) builds the tiny search (configs/test.py), runs 20 steps (w and theta
-steps alternating, fixed batches from `data.batch_indices`) from the same initial state on an
-8-device mesh and on a 1-device mesh with the same global batch, and prints every step's metrics
-as JSON. It reads a metric after every step: on a 2-core CPU, collectives dispatched without
-waiting deadlock. On the 8-device mesh it then runs one w-step through `shard_step` and through a
-plain `jax.shard_map` (BatchNorm's axis is part of the step's config, not of the wrapper).
+(set before jax starts) builds the tiny search (configs/test.py in `drivers.small_space()`, four
+ops that hold every computation across devices), runs 20 steps (w and theta steps alternating,
+fixed batches from `data.batch_indices`) from the same initial state on an 8-device mesh and on a
+1-device mesh with the same global batch, and prints every step's metrics as JSON. It reads a
+metric after every step: on a 2-core CPU, collectives dispatched without waiting deadlock. On the
+8-device mesh it then runs one w-step through `shard_step` and through a plain `jax.shard_map`
+(BatchNorm's axis is part of the step's config, not of the wrapper).
 """
 
 import json

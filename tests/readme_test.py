@@ -13,6 +13,9 @@ and the test suite) also run verbatim in CI (`.ci/run`, on a fresh clone).
 
   SUBSTITUTIONS  README text -> what runs instead (a smaller config, the same code path).
   SKIPPED        steps that make the environment this test already runs in.
+  FORK_README    steps that examples/fork/README.md's block holds too, word for word:
+                 tests/examples_fork_test.py runs that block (fresh processes, the fork imported),
+                 so they run there, once (a test-config search of the fork's space among them).
   TFDS           data preparation, which needs TensorFlow and the network (or ImageNet's tar
                  files): not run; each must equal the command natjax itself prints when the
                  dataset is missing (`natjax.data.tfds.prepare_command`).
@@ -71,6 +74,7 @@ SKIPPED = {
     "pip install -c constraints/lock.txt '.[cuda12,tfds]'": "needs an NVIDIA GPU",
 }
 TFDS = {"tfds build cifar10": "cifar10", "tfds build imagenet2012": "imagenet2012"}
+FORK_README = os.path.join(REPO, "examples", "fork", "README.md")
 
 # Commands quoted inside the README's prose (`...` spans starting with natjax, python, pip or
 # bash). Each is run (as written, or in the smaller form given with its reason) after the blocks,
@@ -183,9 +187,21 @@ def workspace(tmp_path_factory):
   return root
 
 
+def _fork_readme_steps():
+  """The steps of examples/fork/README.md's first ```bash block."""
+  with open(FORK_README, encoding="utf-8") as f:
+    blocks = bash_blocks(f.read())
+  return {step for command in blocks[0] for step in steps(command)} if blocks else set()
+
+
+FORK_STEPS = _fork_readme_steps()
+
+
 def _skipped(step):
-  """Whether a step (its trailing '# comment' aside) is one the SKIPPED table names."""
-  return step.split(" #")[0].strip() in SKIPPED
+  """Whether a step (its trailing '# comment' aside) is one the SKIPPED table names, or one
+  that the example fork's README runs (FORK_README)."""
+  step = step.split(" #")[0].strip()
+  return step in SKIPPED or step in FORK_STEPS
 
 
 def _run_command(command):

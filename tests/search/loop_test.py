@@ -2,8 +2,9 @@
 loop end to end (determinism, resume after SIGKILL and SIGTERM, bad input).
 
 Everything that compiles a supernet runs in subprocesses (tests/drivers.py) on the same shrunken
-config and shares one persistent XLA compilation cache (a module temporary directory), so only the
-first run pays the full compile; the bad-config tests fail before anything is compiled. Each
+config, in a small space (E2E_OVERRIDES), and shares the run's compilation cache
+(tests/conftest.py), so only the first run pays the full compile; the bad-config tests fail before
+anything is compiled. Each
 process still traces the steps and each checkpoint save takes about a second, so the tests share
 runs: one reference run, one run interrupted by SIGTERM and then by SIGKILL (whose results must
 equal the reference's byte for byte), and two warm-up runs.
@@ -27,17 +28,25 @@ import pytest
 import drivers
 import event_files
 from natjax import data, search
-from natjax.core import arch, costs, genotypes
+from natjax.core import arch, costs, extend, genotypes
 from natjax.search import loop
 from natjax.train import checkpoints
 from natjax.errors import InputError
-from natjax.io import notation, policy_files
+from natjax.io import genotype_files, notation, policy_files
 
 # Shrinks configs/test.py further: one epoch of 18 w-steps + 28 theta-steps on digits, a
 # checkpoint every 8 steps (a save costs about as much as 20 steps here).
 W_STEPS, THETA_STEPS = 18, 28
-E2E_OVERRIDES = {"epochs": 1, "batch_size": 32, "eval_archs": 2, "derive_samples": 1,
-                 "checkpoint_every": 8, "log_every": 3}
+SHRUNK = {"epochs": 1, "batch_size": 32, "eval_archs": 2, "derive_samples": 1,
+          "checkpoint_every": 8, "log_every": 3}
+# The runs search the four-op space of tests/small_space.py (imported as a fork's module is: by
+# the config's `imports`), whose steps trace and compile in half the darts space's time; what these
+# tests check (the loop, checkpoints, resume, warm-up, derivation's records) is the same in any
+# space. The cell transformed at the end is tests/small_cell.json. The bad-config tests below stay
+# in the darts space: they fail before anything is compiled.
+SMALL_CELL = os.path.join(os.path.dirname(os.path.dirname(__file__)), "small_cell.json")
+E2E_OVERRIDES = {**SHRUNK, "space": "small", "imports": ["small_space"],
+                 "derive_archs": [SMALL_CELL]}
 RUN_TIMEOUT_S = 900
 
 
@@ -199,10 +208,11 @@ def test_summary_and_derived_contents(e2e):
   assert summary["eval_archs"] == 2 and summary["eval_examples"] == 297  # the whole test split
   assert summary["derive_examples"] == 900  # the whole theta split
   entries = json.loads(_read(e2e.reference, search.DERIVED_FILE))
-  assert [e["name"] for e in entries] == ["DARTS"]
+  (name, small_cell), = genotype_files.read_archs(SMALL_CELL).items()
+  assert [e["name"] for e in entries] == [name]
   for entry in entries:
     before = notation.genotype_from_json(entry["input"])
-    assert before == genotypes.builtin("DARTS")
+    assert before == small_cell
     after = notation.genotype_from_json(entry["output"])
     for cell in arch.CELL_TYPES:  # the policy changes ops, never the wiring
       assert [e[1:] for e in getattr(after, cell)] == [e[1:] for e in getattr(before, cell)]
@@ -352,7 +362,9 @@ def test_warmup_only_run_never_touches_the_policy(e2e, step_runs):
   summary = json.loads(_read(workdir, search.SUMMARY_FILE))
   assert summary["steps"] == W_STEPS and summary["baseline"] == 0.0
   initial = step_runs.host_state
-  exported = jax.device_get(policy_files.load_policy(workdir).params)
+  # 'small' registered for the load only: load_policy imports small_space, which finds it there.
+  with extend.temporary(spaces=[drivers.small_space()]):
+    exported = jax.device_get(policy_files.load_policy(workdir).params)
   assert _same(exported, initial.theta_params)
 
 
@@ -410,8 +422,8 @@ def test_resume_with_checkpoint_of_other_shape_names_field(e2e):
   message = _input_error(_run(e2e, workdir, channels=6))
   assert "checkpoint" in message
   # The first differing field in sorted order: a supernet weight or its optimiser trace.
-  assert re.search(r"field '(w_params|w_opt_state)/[^']+' is float32\[[\d, ]*4, 4\] but this"
-                   r" configuration needs float32\[[\d, ]*6, 6\]", message), message
+  assert re.search(r"field '(w_params|w_opt_state)/[^']+' is float32\[[\d, ]*4\] but this"
+                   r" configuration needs float32\[[\d, ]*6\]", message), message
 
 
 # ----------------------------------------------------------------------------------------------
@@ -419,7 +431,7 @@ def test_resume_with_checkpoint_of_other_shape_names_field(e2e):
 
 
 def _run_error(tmp_path, **overrides):
-  config = drivers.load_config(**{**E2E_OVERRIDES, **overrides})
+  config = drivers.load_config(**{**SHRUNK, **overrides})
   with pytest.raises(InputError) as error:
     search.run(config, str(tmp_path / "workdir"))
   return str(error.value)
