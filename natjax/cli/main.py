@@ -332,7 +332,9 @@ def _parser() -> argparse.ArgumentParser:
 
   cost = add("cost", help="params and MAdds of an architecture's stand-alone network")
   _add_arch_inputs(cost)
-  cost.add_argument("--network", default="cifar", choices=("cifar", "imagenet"))
+  cost.add_argument("--network", default="cifar", choices=("cifar", "imagenet"),
+                    help="the stand-alone network costed: cifar (20 cells, C=36, 32x32 inputs) or"
+                    " imagenet (14 cells, C=48, 224x224, the mobile setting)")
   cost.add_argument("--convention", default="conv_linear", choices=("conv_linear", "ptflops"),
                     help="what MAdds count: conv_linear (convs and Linear only) or ptflops (also"
                     " ReLU, BN and pools, as P-DARTS's and PC-DARTS's ImageNet tables)")

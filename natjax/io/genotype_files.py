@@ -78,7 +78,14 @@ def file_entries(path: str) -> Dict[str, Callable[[], Genotype]]:
 def write_archs(named: Dict[str, Genotype], path: str, form: str = "natjax") -> None:
   """Writes genotypes as a JSON list of objects with a "name" key (`read_archs` reads it); a path
   ending in .py gets a DARTS-style genotypes.py instead (`NAME = Genotype(...)` lines). `form`:
-  'natjax' edges (op, from, to), 'darts' edges (op, from) with DARTS's op names."""
+  'natjax' edges (op, from, to), 'darts' edges (op, from) with DARTS's op names.
+
+  Raises:
+    InputError: `path` ends in neither .py nor .json (one line naming it); nothing is written.
+  """
+  if not path.endswith((".py", ".json")):
+    raise InputError(f"{path}: a genotype file is written as FILE.py (a genotypes.py) or"
+                     " FILE.json")
   if path.endswith(".py"):
     text = format_notation_file(named, form)
   else:

@@ -95,6 +95,17 @@ def test_export_writes_the_darts_form(capsys, tmp_path):
   path = tmp_path / "g.py"
   code, _, _ = _run(capsys, "export", "--archs-file", str(_several(tmp_path)), "--out", str(path))
   assert code == 0 and set(notation.parse_notation(path.read_text())) == {"a", "b"}
+  text = tmp_path / "g.txt"  # neither form: refused, nothing written
+  code, out, err = _run(capsys, "export", "--arch", "DARTS", "--out", str(text))
+  assert code == 2 and out == "" and err.count("\n") == 1 and "FILE.py" in err
+  assert str(text) in err and not text.exists()
+
+
+def test_cost_help_says_what_each_network_is(capsys):
+  with pytest.raises(SystemExit):
+    cli.main(["cost", "--help"])
+  out = " ".join(capsys.readouterr().out.split())
+  assert "cifar (20 cells, C=36" in out and "imagenet (14 cells, C=48" in out
 
 
 def _several(tmp_path):
