@@ -10,12 +10,11 @@ import numpy as np
 import pytest
 
 from natjax import data
-from natjax.core import arch, costs, extend, genotypes, spaces
+from natjax.core import arch, costs, genotypes, spaces
 from natjax.io import json_files
 from natjax.search import steps
 from natjax.train import sharding
 
-import drivers
 import search_configs
 
 
@@ -188,15 +187,13 @@ def _neg_log_prob(metrics, entropy_coef):
 
 
 def test_bfloat16_compute_follows_float32_and_keeps_float32_state():
-  """In `drivers.small_space()`: its convolutions, pool and BatchNorms are what bfloat16 changes."""
-  config = search_configs.tiny_search_config(space="small")
+  config = search_configs.tiny_search_config()
   dataset = data.load(config.dataset, split_seed=config.split_seed, w_fraction=config.w_fraction)
-  with extend.temporary(spaces=[drivers.small_space()]):
-    setup = steps.make_setup(config, dataset)
-    fresh = lambda: steps.init_state(jax.random.key(0), setup, dataset.image_shape)
-    f32, _ = _short_search(config, dataset, fresh(), 3)
-    config.compute_dtype = "bfloat16"
-    bf16, state = _short_search(config, dataset, fresh(), 3)
+  setup = steps.make_setup(config, dataset)
+  fresh = lambda: steps.init_state(jax.random.key(0), setup, dataset.image_shape)
+  f32, _ = _short_search(config, dataset, fresh(), 3)
+  config.compute_dtype = "bfloat16"
+  bf16, state = _short_search(config, dataset, fresh(), 3)
   assert [set(m) for m in f32] == [set(m) for m in bf16]
   for a, b in zip(f32, bf16):
     for name in a:
