@@ -140,9 +140,9 @@ def restored_held_out(workdir: str) -> int:
 
 
 # A small search space for tests of the search machinery rather than of ops (the loop end to end,
-# 8 devices = 1): a separable conv (with its BatchNorms), an average pool, skip
+# 8 devices = 1, bfloat16 compute): a separable conv (with its BatchNorms), an average pool, skip
 # (at stride 2 a factorized reduction, with a BatchNorm) and null. Every computation whose meaning
-# depends on the devices (convolutions, batch statistics, means of gradients
+# depends on the devices or the compute dtype (convolutions, batch statistics, means of gradients
 # and metrics) is in its supernet, whose steps compile in less than half the time of the darts
 # space's (8 ops). Not a max pool: it sends each gradient to one element of its window, and where
 # two tie up to rounding, two meshes may pick different ones (with max_pool_3x3 in this space, the
