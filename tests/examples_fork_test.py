@@ -47,9 +47,9 @@ def _natjax(args, runs):
   """Runs a `natjax ...` command line in a fresh process from the repository root."""
   assert args[0] == "natjax", args
   args = [a.replace(RUNS, runs) for a in args[1:]]
-  # The suite's flags, as tests/readme_test.py runs the README's fork commands: the search's
-  # programs compiled by whichever test runs first are loaded from the run's compilation cache
-  # (tests/conftest.py) by the other.
+  # The suite's flags and compilation cache (tests/conftest.py): programs the other tests'
+  # processes compiled, such as the test config's, are loaded from it. These commands are also in
+  # the main README, whose test leaves them to this one.
   env = drivers.fresh_env(JAX_PLATFORMS="cpu", PYTHONPATH=REPO)
   return subprocess.run([sys.executable, "-m", "natjax", *args], cwd=REPO, env=env,
                         capture_output=True, text=True, timeout=900, check=False)
