@@ -7,8 +7,9 @@ Times are medians of `--repeats` calls after one warm-up call, waited on with bl
 
 Inside `lax.switch`, every branch must also write zeros into the residual slots of all other
 branches (JAX merges residuals by shape across branches); `null`'s switch figure is that cost
-alone. `--remat-branches` wraps each branch in `jax.checkpoint`, so the only residuals are the
-shared branch inputs and the forward is recomputed in the backward pass.
+alone. `--remat-branches` runs the switch as the supernet does by default
+(`natjax.nn.supernet.recomputing_switch`): the only residuals are the shared branch inputs and
+the taken op's forward is recomputed in the backward pass.
 
 Figures are only comparable under one malloc setting: with glibc's default every XLA temp buffer
 over 32 MB is mmap-ed afresh per call and page-faults in (up to 5x on single ops); bench/supernet.py
@@ -39,6 +40,7 @@ import numpy as np
 from natjax.core import families, ops, spaces
 from natjax.kernels import initializers, windows
 from natjax.kernels.norm import BatchStats
+from natjax.nn import supernet
 
 
 def _median_ms(fn: Callable[..., Any], args: Sequence[Any], repeats: int) -> float:
@@ -84,12 +86,11 @@ def bench_ops(names: Sequence[str], impl: str, stride: int, channels: int, hw: i
     return _apply(operand[0][i], operand[1], specs[i], stride, impl)
 
   branches = [functools.partial(branch, i) for i in range(len(specs))]
-  if remat_branches:  # Residuals of every branch are then its inputs, shared by all branches.
-    branches = [jax.checkpoint(b) for b in branches]
+  switch = supernet.recomputing_switch if remat_branches else jax.lax.switch
 
   @jax.jit
   def switched_grad(index, params, x):
-    return jax.grad(lambda p, x: jnp.sum(jax.lax.switch(index, branches, (p, x)) * probe),
+    return jax.grad(lambda p, x: jnp.sum(switch(index, branches, (p, x)) * probe),
                     (0, 1))(params, x)
 
   results = {}

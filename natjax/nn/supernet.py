@@ -338,11 +338,11 @@ def _switch_edge(op: jax.Array, group: Params, slot: jax.Array, x: jax.Array,
 
   branches = [functools.partial(branch, name) for name in space.ops]
   if remat:
-    return recomputing_switch(tuple(branches), op, _take(group, slot), x)
+    return recomputing_switch(op, branches, _take(group, slot), x)
   return lax.switch(op, branches, _take(group, slot), x)
 
 
-def recomputing_switch(branches: Sequence[Callable], index: jax.Array, *operands: Any) -> Any:
+def recomputing_switch(index: jax.Array, branches: Sequence[Callable], *operands: Any) -> Any:
   """`lax.switch(index, branches, *operands)` whose backward pass is a second switch: the taken
   branch's forward recomputed and its cotangent pulled back (`jax.vjp`).
 
@@ -354,8 +354,8 @@ def recomputing_switch(branches: Sequence[Callable], index: jax.Array, *operands
   the theta-step in 2.2 s instead of 5.3-5.8 s; XLA's compile and the step's time do not grow.
 
   Args:
-    branches: functions of `*operands`, each returning the same structure of float arrays.
     index: int32[] branch index (no gradient flows to it).
+    branches: functions of `*operands`, each returning the same structure of float arrays.
     *operands: pytrees of float arrays.
 
   Returns:
