@@ -14,12 +14,12 @@ from typing import Any
 import jax
 import numpy as np
 
-from natjax.core import ops, spaces
+from natjax.core import spaces
 from natjax.core.arch import Arch, Cell
 from natjax.kernels.norm import Normalizer
 from natjax.core.plan import CellLayout
-from natjax.nn.supernet import (Params, SupernetConfig, cell_output, edge_op, forward,
-                                softmax_cross_entropy)
+from natjax.nn.supernet import (Params, SupernetConfig, cell_output, forward,
+                                softmax_cross_entropy, traced_once_edge_op)
 
 
 def _static_edge(node: Params, op_name: str, src: int, states: list, reduction: bool,
@@ -30,7 +30,7 @@ def _static_edge(node: Params, op_name: str, src: int, states: list, reduction: 
   else:
     group, index, stride = node["inner"], src - 2, 1
   slot_params = jax.tree.map(lambda a: a[index], group[op_name])
-  return edge_op(slot_params, states[src], ops.get_op(op_name), stride, impl, norm)
+  return traced_once_edge_op(slot_params, states[src], op_name, stride, impl, norm)
 
 
 def static_cell(cell_params: Params, s0: jax.Array, s1: jax.Array, cell: Cell,

@@ -334,7 +334,7 @@ def _switch_edge(op: jax.Array, group: Params, slot: jax.Array, x: jax.Array,
     f32[B, H/stride, W/stride, C].
   """
   def branch(name, slot_params, x):
-    return vary_like(_traced_once_edge_op(slot_params[name], x, name, stride, impl, norm), x)
+    return vary_like(traced_once_edge_op(slot_params[name], x, name, stride, impl, norm), x)
 
   branches = [functools.partial(branch, name) for name in space.ops]
   if remat:
@@ -349,7 +349,7 @@ def recomputing_switch(index: jax.Array, branches: Sequence[Callable], *operands
   As `jax.checkpoint` around every branch, it saves only the operands for the backward pass; but
   autodiff never linearizes the switch: the forward traces each branch once and the backward
   traces each branch's pullback once, where linearizing a switch of checkpointed branches inside
-  the cell's scan traced every branch several times. With `_traced_once_edge_op`, measured by
+  the cell's scan traced every branch several times. With `traced_once_edge_op`, measured by
   `bench/search_step.py --small` on a 2-core CPU: the w-step traces in 10-13 s instead of 22-24 s,
   the theta-step in 2.2 s instead of 5.3-5.8 s; XLA's compile and the step's time do not grow.
 
@@ -385,10 +385,15 @@ def _pull_back(branch: Callable, ct: Any, *operands: Any) -> Tuple[Any, ...]:
 
 
 @functools.partial(jax.jit, static_argnums=(2, 3, 4, 5))
-def _traced_once_edge_op(params: Params, x: jax.Array, name: str, stride: int, impl: str,
+def traced_once_edge_op(params: Params, x: jax.Array, name: str, stride: int, impl: str,
                          norm: Normalizer) -> jax.Array:
   """`edge_op` by op name, as a nested jit: traced once per (op, stride, shapes) and reused by
-  every edge and cell where they recur (XLA inlines it; the values are `edge_op`'s)."""
+  every edge and cell where they recur (XLA inlines it; the values are `edge_op`'s).
+
+  The supernet's switch branches and the static network's edges (`natjax.nn.networks`) call it.
+  Called outside jit, as an eager static network is, it runs as one compiled program per edge
+  rather than one per primitive.
+  """
   return edge_op(params, x, ops.get_op(name), stride, impl, norm)
 
 

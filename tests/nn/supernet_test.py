@@ -150,7 +150,8 @@ def test_supernet_equals_static_network(space_name, impl="lax", num_random=12):
   """Logits and every gradient, in float64 so that only a real difference (not rounding) can
   exceed the tolerance; measured differences are ~1e-15. On architectures that put every op on
   every edge (`_covering_archs`) and `num_random` random ones. The static oracle runs eagerly (no
-  compile per architecture); the supernet step is compiled once. The 'lax' kernels keep the eager
+  compile per architecture; each edge is one compiled program per op, stride and shape, shared by
+  every architecture); the supernet step is compiled once. The 'lax' kernels keep the eager
   oracle fast; that 'shift' equals 'lax' op by op (values and gradients, inside lax.switch too)
   is tests/kernels_test.py's job."""
   with jax.enable_x64(True):
