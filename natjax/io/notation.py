@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import ast
 import functools
-from typing import Any, Callable, Dict, List, Tuple
+import re
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from natjax.core.arch import Genotype, make_genotype
 from natjax.errors import InputError, closest, quote
@@ -161,6 +162,19 @@ def parse_notation(text: str, where: str = "") -> Dict[str, Genotype]:
   return {name: read() for name, read in notation_entries(text, where).items()}
 
 
+def _prefix_hint(text: str, lineno: Optional[int]) -> str:
+  """A hint for a line such as a search log's `10/09 09:19:10 AM genotype = Genotype(...)`:
+  text before Genotype(...) that is not `NAME =`; '' otherwise."""
+  lines = text.splitlines()
+  if not lineno or lineno > len(lines):
+    return ""
+  before, found, _ = lines[lineno - 1].partition("Genotype(")
+  if not found or not before.strip() or re.fullmatch(r"\s*[A-Za-z_]\w*\s*=\s*", before):
+    return ""
+  return (f" (the line has '{quote(before.strip())}' before Genotype(...); keep `Genotype(...)` or"
+          " `NAME = Genotype(...)`, as in a genotypes.py)")
+
+
 def notation_entries(text: str, where: str = "") -> Dict[str, Callable[[], Genotype]]:
   """The entries of `parse_notation`, each read and validated only when called (so that one bad
   entry of a repository's genotypes.py does not hide the others).
@@ -171,7 +185,8 @@ def notation_entries(text: str, where: str = "") -> Dict[str, Callable[[], Genot
   try:
     module = ast.parse(text)
   except SyntaxError as err:
-    raise InputError(f"{where}malformed genotype notation at line {err.lineno}: {err.msg}") from None
+    raise InputError(f"{where}malformed genotype notation at line {err.lineno}: {err.msg}"
+                     f"{_prefix_hint(text, err.lineno)}") from None
   except (RecursionError, MemoryError):  # Python's parser on thousands of nested levels
     raise InputError(f"{where}genotype notation nested too deeply to read") from None
   except ValueError:

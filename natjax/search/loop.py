@@ -142,6 +142,10 @@ def _derive_inputs(config: Any, space: spaces.SearchSpace) -> List[Tuple[str, An
 
 def validate_config(config: Any) -> None:
   """Cross-field checks, one clear line each (fields in configs/default.py)."""
+  try:
+    data.DATASETS.get(config.dataset)
+  except InputError as error:
+    raise InputError(f"config.dataset: {error}") from None
   if config.space not in spaces.registered_spaces():
     raise InputError(f"config.space: unknown space '{config.space}'"
                      f"{closest(config.space, spaces.registered_spaces())}")
@@ -149,13 +153,13 @@ def validate_config(config: Any) -> None:
     rules.get_rule(config.rule)
   except InputError as error:
     raise InputError(f"config.rule: {error}") from None
+  for field in ("epochs", "batch_size", "channels", "num_cells", "derive_samples"):
+    if int(config[field]) < 1:
+      raise InputError(f"config.{field} must be >= 1, got {config[field]}")
   for field in ("batch_size", "eval_batch_size"):
     if config[field] % jax.device_count():
       raise InputError(f"config.{field}={config[field]} is not divisible by the"
                        f" {jax.device_count()} devices")
-  for field in ("epochs", "channels", "num_cells", "derive_samples"):
-    if int(config[field]) < 1:
-      raise InputError(f"config.{field} must be >= 1, got {config[field]}")
   if int(config.eval_archs) < 2:
     raise InputError(f"config.eval_archs must be >= 2 (a standard error needs two), got"
                      f" {config.eval_archs}")

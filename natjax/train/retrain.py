@@ -88,6 +88,10 @@ def network_for(config: Any, num_classes: int) -> evalnet.EvalNetConfig:
 
 def validate_config(config: Any) -> None:
   """Cross-field checks, one clear line each (fields documented in configs/retrain_cifar10.py)."""
+  try:
+    data.DATASETS.get(config.dataset)
+  except InputError as error:
+    raise InputError(f"config.dataset: {error}") from None
   if config.network not in evalnet.NETWORKS:
     raise InputError(f"config.network: unknown network '{config.network}'"
                      f"{closest(config.network, evalnet.NETWORKS)}")

@@ -407,6 +407,8 @@ def test_a_gs_work_directory_is_refused_not_made_local(capsys, tmp_path, monkeyp
     ("search", "test.py", ["--config.batch_size=2000"], "larger than the smallest split"),
     ("retrain", "retrain_digits.py", ["--config.epochs=0"], "config.epochs must be >= 1"),
     ("retrain", "retrain_digits.py", ["--config.arch=DARTZ"], "did you mean 'DARTS'"),
+    ("retrain", "retrain_digits.py", ["--config.dataset=cifar11"],
+     "config.dataset: unknown dataset 'cifar11' (did you mean 'cifar10'?)"),
     ("retrain", "retrain_cifar10.py", ["--config.data_dir=NO_DATA"], "cifar10"),
 ])
 def test_a_failed_run_leaves_no_work_directory(capsys, tmp_path, command, config_file,

@@ -69,6 +69,25 @@ def test_error_malformed_notation(tmp_path):
     genotype_files.read_archs(str(tmp_path / "n.txt"))
 
 
+@pytest.mark.parametrize("prefix, hint", [
+    ("10/09 09:19:10 AM genotype = ", "the line has '10/09 09:19:10 AM genotype =' before"),
+    ("epoch 3 ", "the line has 'epoch 3' before"),
+    ("DARTS = ", None),  # a genotypes.py assignment reads as it is
+])
+def test_a_search_log_line_is_named_as_such(tmp_path, prefix, hint):
+  """A line copied from a DARTS-family search log keeps its time stamp: the message says what
+  stands before Genotype(...)."""
+  (tmp_path / "log.txt").write_text(prefix + notation.format_notation(genotypes.DARTS, "darts"))
+  if hint is None:
+    assert genotype_files.read_archs(str(tmp_path / "log.txt")) == {"DARTS": genotypes.DARTS}
+    return
+  with pytest.raises(InputError) as info:
+    genotype_files.read_archs(str(tmp_path / "log.txt"))
+  message = str(info.value)
+  assert "log.txt: malformed genotype notation at line 1" in message and hint in message, message
+  assert "\n" not in message
+
+
 def test_notation_refuses_code(tmp_path):
   (tmp_path / "x.txt").write_text("Genotype(normal=__import__('os').system('true'),"
                                   " normal_concat=[2], reduce=[], reduce_concat=[2])")
