@@ -8,8 +8,9 @@ The command line turns it into that one line on stderr and exit code 2; library 
 
 from __future__ import annotations
 
+import contextlib
 import difflib
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 QUOTE_LIMIT = 80  # characters of user input a message quotes at most
 
@@ -32,3 +33,17 @@ def quote(value: Any, limit: int = QUOTE_LIMIT) -> str:
   if len(text) <= limit:
     return text
   return f"{text[:limit - 3]}... ({len(text):,} characters)"
+
+
+@contextlib.contextmanager
+def prefixed(where: str) -> Iterator[None]:
+  """Puts `where: ` (a config field, a file and its field, a module) before the message of an
+  InputError raised in the block, so the one line says where the bad input came from.
+
+  Raises:
+    InputError: the block's, as `InputError(f"{where}: {message}")`.
+  """
+  try:
+    yield
+  except InputError as err:
+    raise InputError(f"{where}: {err}") from None

@@ -19,7 +19,7 @@ from typing import Tuple
 
 from natjax.core import families
 from natjax.core.families import OpFamily
-from natjax.errors import InputError, closest
+from natjax.errors import InputError, closest, prefixed
 from natjax.registry import Registry
 
 
@@ -49,10 +49,8 @@ def register_op(spec: OpSpec) -> OpSpec:
     InputError: an unregistered family (register it first with `register_op_family`), a kernel
       size the family does not take, or a dilation other than the family's.
   """
-  try:
+  with prefixed(f"op '{spec.name}'"):
     family = families.get_family(spec.family)
-  except InputError as err:
-    raise InputError(f"op '{spec.name}': {err}") from None
   if not family.kernel:
     if spec.kernel != 0:
       raise InputError(f"op '{spec.name}': family '{spec.family}' takes no kernel")

@@ -39,7 +39,7 @@ from tensorboardX.proto import event_pb2
 from tensorboardX.record_writer import masked_crc32c
 
 from natjax import files
-from natjax.errors import InputError
+from natjax.errors import InputError, prefixed
 from natjax.io import viz
 
 CURVES_FILE = "curves.png"
@@ -342,10 +342,8 @@ def draw_run(run_dir: str, out_dir: Optional[str] = None) -> List[str]:
     raise InputError(f"run directory {run_dir}: no scalars in"
                      f" {os.path.join(run_dir, TENSORBOARD_DIR)} (not a natjax search or retrain"
                      " work directory, or one that has not logged yet)")
-  try:
+  with prefixed(f"run directory {run_dir}"):
     curves = curves_figure(scalars, f"{run_kind(scalars) or 'run'}: {run_dir}")
-  except InputError as err:
-    raise InputError(f"run directory {run_dir}: {err}") from None
   derived = os.path.join(full, DERIVED_FILE)
   entries = read_derived(os.path.join(run_dir, DERIVED_FILE)) if os.path.exists(derived) else None
   written = [_save(curves, os.path.join(out_dir, CURVES_FILE))]

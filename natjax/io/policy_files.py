@@ -36,7 +36,7 @@ import orbax.checkpoint as ocp
 from natjax import files, registry
 from natjax.core import rules, spaces
 from natjax.nn import policy
-from natjax.errors import InputError, closest, quote
+from natjax.errors import InputError, closest, prefixed, quote
 from natjax.io import orbax_files
 
 POLICY_FORMAT = 1
@@ -194,10 +194,8 @@ def _read_meta(path: str) -> Dict[str, Any]:
 def _meta_rule(meta: Dict[str, Any], path: str) -> rules.Rule:
   entry = meta["rule"]
   if isinstance(entry, dict):
-    try:
+    with prefixed(f"{path}: field 'rule'"):
       return rules.rule_from_dict(entry, str(entry.get("name", "rule")))
-    except InputError as err:
-      raise InputError(f"{path}: field 'rule': {err}") from None
   if entry not in rules.registered_rules():
     raise InputError(f"{path}: field 'rule': unknown transition rule '{entry}'"
                      f"{closest(entry, rules.registered_rules())}; registered:"
@@ -226,19 +224,13 @@ def load_policy(directory: str) -> PolicyCheckpoint:
   meta = _read_meta(meta_path)
   if not all(isinstance(name, str) for name in meta["imports"]):
     raise InputError(f"{meta_path}: field 'imports' must be a list of module names")
-  try:
+  with prefixed(f"{meta_path}: field 'imports'"):
     registry.import_modules(meta["imports"])
-  except InputError as err:
-    raise InputError(f"{meta_path}: field 'imports': {err}") from None
-  try:
+  with prefixed(f"{meta_path}: field 'space'"):
     space = spaces.get_space(meta["space"])
-  except InputError as err:
-    raise InputError(f"{meta_path}: field 'space': {err}") from None
   rule = _meta_rule(meta, meta_path)
-  try:
+  with prefixed(f"{meta_path}: fields 'rule' and 'space'"):
     pol = policy.for_rule(rule, space, meta["released_quirk"], meta["self_loops"])
-  except InputError as err:
-    raise InputError(f"{meta_path}: fields 'rule' and 'space': {err}") from None
   if meta["head"] != pol.module.head:
     raise InputError(f"{meta_path}: field 'head' is '{meta['head']}' but rule '{rule.name}'"
                      f" gives head '{pol.module.head}'")

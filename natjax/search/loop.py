@@ -28,7 +28,7 @@ import numpy as np
 from natjax import data, files, registry
 from natjax.core import arch as arch_lib
 from natjax.core import rules, spaces
-from natjax.errors import InputError, closest
+from natjax.errors import InputError, closest, prefixed
 from natjax.io import genotype_files, json_files, notation, plots, policy_files, viz
 from natjax.nn import supernet
 from natjax.search import derive
@@ -131,10 +131,8 @@ def epoch_length(config: Any, epoch: int, w_steps: int, theta_steps: int) -> int
 def _derive_inputs(config: Any, space: spaces.SearchSpace) -> List[Tuple[str, Any]]:
   inputs = []
   for name_or_file in config.derive_archs:
-    try:
+    with prefixed("config.derive_archs"):
       name, genotype = genotype_files.resolve_arch(name_or_file)
-    except InputError as error:
-      raise InputError(f"config.derive_archs: {error}") from None
     arch_lib.genotype_to_arch(genotype, space, f"config.derive_archs: {name}: ")
     inputs.append((name, genotype))
   return inputs
@@ -142,17 +140,13 @@ def _derive_inputs(config: Any, space: spaces.SearchSpace) -> List[Tuple[str, An
 
 def validate_config(config: Any) -> None:
   """Cross-field checks, one clear line each (fields in configs/default.py)."""
-  try:
+  with prefixed("config.dataset"):
     data.DATASETS.get(config.dataset)
-  except InputError as error:
-    raise InputError(f"config.dataset: {error}") from None
   if config.space not in spaces.registered_spaces():
     raise InputError(f"config.space: unknown space '{config.space}'"
                      f"{closest(config.space, spaces.registered_spaces())}")
-  try:
+  with prefixed("config.rule"):
     rules.get_rule(config.rule)
-  except InputError as error:
-    raise InputError(f"config.rule: {error}") from None
   for field in ("epochs", "batch_size", "channels", "num_cells", "derive_samples"):
     if int(config[field]) < 1:
       raise InputError(f"config.{field} must be >= 1, got {config[field]}")

@@ -36,7 +36,7 @@ import numpy as np
 from natjax import data, files, registry
 from natjax.core import costs
 from natjax.core.arch import Genotype
-from natjax.errors import InputError, closest
+from natjax.errors import InputError, closest, prefixed
 from natjax.io import genotype_files, json_files, notation, reports
 from natjax.nn import evalnet
 from natjax.train import checkpoints, host_loop, sharding
@@ -88,10 +88,8 @@ def network_for(config: Any, num_classes: int) -> evalnet.EvalNetConfig:
 
 def validate_config(config: Any) -> None:
   """Cross-field checks, one clear line each (fields documented in configs/retrain_cifar10.py)."""
-  try:
+  with prefixed("config.dataset"):
     data.DATASETS.get(config.dataset)
-  except InputError as error:
-    raise InputError(f"config.dataset: {error}") from None
   if config.network not in evalnet.NETWORKS:
     raise InputError(f"config.network: unknown network '{config.network}'"
                      f"{closest(config.network, evalnet.NETWORKS)}")
