@@ -16,8 +16,9 @@ Prints ONE JSON line:
    "archs_per_s", "load_avg", "backend"}
 
 Usage:
-  python bench/derive.py --small     # C=8, 5 cells, 16x16x3
   python bench/derive.py             # C=20, 8 cells, 32x32x3 (the search config)
+  python bench/derive.py --small     # C=8, 5 cells, 16x16x3
+  python bench/derive.py --size tiny # C=4, 3 cells, 8x8x3: a smoke run
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def bench(name: str, inputs: Sequence[str], samples: int, num_batches: int, batc
 
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--small", action="store_true", help="C=8, 5 cells, 16x16 images")
+  search_step.add_size_flags(parser)
   parser.add_argument("--inputs", default="DARTS", help="comma-separated built-in names or files")
   parser.add_argument("--samples", type=int, default=10, help="sampled candidates per input")
   parser.add_argument("--batches", type=int, default=10, help="scoring batches")
@@ -85,7 +86,7 @@ def main() -> None:
   parser.add_argument("--impl", default="auto", choices=windows.CHOICES)
   parser.add_argument("--compute-dtype", default="float32", choices=supernet.COMPUTE_DTYPES)
   args = parser.parse_args()
-  print(json.dumps(bench("small" if args.small else "search", args.inputs.split(","),
+  print(json.dumps(bench(args.size, args.inputs.split(","),
                          args.samples, args.batches, args.batch, args.repeats, args.impl,
                          args.compute_dtype)), flush=True)
 

@@ -5,6 +5,7 @@
 #
 #   bench/device.sh                          # search config (C=20, 8 cells, 32x32, batch 64)
 #   NATJAX_BENCH_SIZE=small bench/device.sh  # C=8, 5 cells, 16x16: end to end in minutes on CPU
+#   NATJAX_BENCH_SIZE=tiny bench/device.sh   # C=4, 3 cells, 8x8: a smoke run (the tests run it)
 #
 # PYTHON picks the interpreter (default: python). The supernet benchmark skips the all-ops
 # mixture (minutes of compile on its own: run bench/supernet.py without --no-all-ops for it).
@@ -31,8 +32,14 @@ case "$SIZE" in
     "$PYTHON" transform.py --max-batch 256 --repeats 2
     "$PYTHON" derive.py --small --samples 2 --batches 2 --repeats 1
     ;;
+  tiny)
+    "$PYTHON" supernet.py --config tiny --no-all-ops --archs 1 --rounds 1
+    "$PYTHON" search_step.py --size tiny --batch 16 --steps 1
+    "$PYTHON" transform.py --max-batch 16 --repeats 1
+    "$PYTHON" derive.py --size tiny --samples 1 --batches 1 --batch 16 --repeats 1
+    ;;
   *)
-    echo "NATJAX_BENCH_SIZE must be 'search' or 'small', got '$SIZE'" >&2
+    echo "NATJAX_BENCH_SIZE must be 'search', 'small' or 'tiny', got '$SIZE'" >&2
     exit 2
     ;;
 esac

@@ -20,8 +20,9 @@ Prints ONE JSON line:
    "init_s", "peak_rss_gb", "load_avg" (1-minute, before and after), "backend", ...}
 
 Usage:
-  python bench/search_step.py --small    # C=8, 5 cells, 16x16x3, batch 64: about a minute
   python bench/search_step.py            # C=20, 8 cells, 32x32x3, batch 64 (the search config)
+  python bench/search_step.py --small    # C=8, 5 cells, 16x16x3, batch 64: about a minute
+  python bench/search_step.py --size tiny --batch 16 --steps 1  # C=4, 3 cells, 8x8x3: a smoke run
 
 The search config compiles for minutes and peaks at several GB on CPU: run it alone.
 """
@@ -51,7 +52,18 @@ SIZES = {
     # name: (channels, num_cells, image side)
     "search": (20, 8, 32),
     "small": (8, 5, 16),
+    "tiny": (4, 3, 8),  # a smoke run: the code path in seconds of compile, no useful figure
 }
+DEFAULT_STEPS = {"search": 5, "small": 10, "tiny": 2}
+
+
+def add_size_flags(parser: argparse.ArgumentParser) -> None:
+  """--size NAME (a key of SIZES) and --small, its short form for --size small."""
+  parser.add_argument("--size", default="search", choices=tuple(SIZES),
+                      help="; ".join(f"{k}: C={c}, {n} cells, {h}x{h} images"
+                                     for k, (c, n, h) in SIZES.items()))
+  parser.add_argument("--small", action="store_const", const="small", dest="size",
+                      help="the same as --size small")
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2470, 0.2435, 0.2616)
 
@@ -156,18 +168,17 @@ def bench(name: str, batch_size: int, num_steps: int, impl: str,
 
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--small", action="store_true", help="C=8, 5 cells, 16x16 images")
+  add_size_flags(parser)
   parser.add_argument("--batch", type=int, default=64, help="global batch (examples)")
   parser.add_argument("--steps", type=int, default=None,
-                      help="timed calls per step kind (default 10 small, 5 search)")
+                      help="timed calls per step kind (default 5 search, 10 small, 2 tiny)")
   parser.add_argument("--impl", default="auto", choices=windows.CHOICES,
                       help="kernel implementation (configs/default.py: impl)")
   parser.add_argument("--compute-dtype", default="float32", choices=supernet.COMPUTE_DTYPES,
                       help="supernet arithmetic; bfloat16 also times float32 as its baseline")
   args = parser.parse_args()
-  name = "small" if args.small else "search"
-  num_steps = args.steps or (10 if args.small else 5)
-  print(json.dumps(bench(name, args.batch, num_steps, args.impl, args.compute_dtype)), flush=True)
+  num_steps = args.steps or DEFAULT_STEPS[args.size]
+  print(json.dumps(bench(args.size, args.batch, num_steps, args.impl, args.compute_dtype)), flush=True)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,9 @@ Prints ONE JSON line per config:
    "peak_rss_gb", "load_avg" (1-minute, before and after), ...}
 
 Usage:
-  python bench/supernet.py [--config small|search] [--archs 6] [--rounds 3] [--no-all-ops]
+  python bench/supernet.py [--config small|search|both|tiny] [--archs 6] [--rounds 3] [--no-all-ops]
+
+'both' runs search and small; 'tiny' (C=4, 3 cells, 8x8, batch 8) is a smoke run of the code path.
 
 The search config (C=20, 8 cells, 32x32, batch 64) compiles for minutes and peaks at several GB:
 run it alone. XLA:CPU allocates each step's temp buffers afresh; with glibc's default every
@@ -60,6 +62,7 @@ CONFIGS = {
     # name: (SupernetConfig overrides, batch, height = width, all-ops batch)
     "search": (dict(space="darts", channels=20, num_cells=8), 64, 32, 8),
     "small": (dict(space="darts", channels=8, num_cells=5), 16, 16, 16),
+    "tiny": (dict(space="darts", channels=4, num_cells=3), 8, 8, 8),
 }
 
 
@@ -257,7 +260,7 @@ def main() -> None:
   parser.add_argument("--no-remat", action="store_true",
                       help="SupernetConfig.remat_branches=False (branches keep their residuals)")
   args = parser.parse_args()
-  names = tuple(CONFIGS) if args.config == "both" else (args.config,)
+  names = ("search", "small") if args.config == "both" else (args.config,)
   for name in names:
     num_archs = args.archs or (3 if name == "search" else 6)
     print(json.dumps(bench_config(name, num_archs, args.rounds, not args.no_all_ops,

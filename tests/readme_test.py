@@ -30,6 +30,7 @@ search writes (a module-scoped fixture).
 """
 
 import contextlib
+import json
 import os
 import re
 import shlex
@@ -76,10 +77,12 @@ SKIPPED = {
 TFDS = {"tfds build cifar10": "cifar10", "tfds build imagenet2012": "imagenet2012"}
 FORK_README = os.path.join(REPO, "examples", "fork", "README.md")
 
-# Commands quoted inside the README's prose (`...` spans starting with natjax, python, pip or
-# bash). Each is run (as written, or in the smaller form given with its reason) after the blocks,
+# Commands quoted inside the README's prose (`...` spans starting with natjax, python, pip, bash
+# or a bench/ shell script, after any environment assignments and `nice`). Each is run (as written, or in the smaller form given with its reason) after the blocks,
 # from the same directory, or is listed as a fragment: a command's name or synopsis that prose
 # refers to, whose runnable form is in a block, or an install that makes an environment.
+_MALLOC = "MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=100000000000"
+_DEVICE_SMOKE = "NATJAX_BENCH_SIZE=tiny bench/device.sh"
 INLINE_RUN = {
     "natjax archs": ("natjax archs", ""),
     "natjax cost --arch PC_DARTS_IMAGENET --network imagenet --convention ptflops": (
@@ -96,6 +99,18 @@ INLINE_RUN = {
         "30 minutes of retraining: one seed, no random inputs, the tiny retraining above"),
     "python bench/edge_moves.py runs/quickstart": (
         "python bench/edge_moves.py runs/quickstart --archs 2", "100 random inputs: 2"),
+    f"{_MALLOC} nice python bench/supernet.py --config search": (
+        f"{_MALLOC} nice python bench/supernet.py --config tiny --no-all-ops --archs 1 --rounds 1",
+        "minutes of compile and several GB at C=20, 8 cells: C=4, 3 cells, one architecture"),
+    f"{_MALLOC} nice python bench/search_step.py": (
+        f"{_MALLOC} nice python bench/search_step.py --size tiny --batch 16 --steps 1",
+        "the search config's steps compile for a minute: C=4, 3 cells, one timed step"),
+    # Both forms run the same smoke run, once (test_the_device_script_prints_its_figures checks
+    # its output).
+    "bench/device.sh": (_DEVICE_SMOKE, "the search config takes minutes per benchmark: tiny"),
+    "NATJAX_BENCH_SIZE=small bench/device.sh": (
+        _DEVICE_SMOKE, "about 25 minutes on a 2-core CPU: the tiny size, the same four benchmarks"),
+    _DEVICE_SMOKE: (_DEVICE_SMOKE, ""),
 }
 INLINE_FRAGMENTS = {
     "pip install .": "an install (the base install: CI's second Python runs it)",
@@ -126,7 +141,8 @@ TFDS_DATA_DIR = "~/tensorflow_datasets"
 def inline_commands(text):
   """The commands quoted in a Markdown text's prose (outside fenced blocks), line breaks joined."""
   prose = re.sub(r"^```.*?^```", "", text, flags=re.S | re.M)
-  spans = re.findall(r"`((?:natjax|python|pip|bash) [^`]*)`", prose)
+  spans = re.findall(r"`((?:[A-Z][A-Z0-9_]*=\S* )*(?:nice )?(?:(?:natjax|python|pip|bash) [^`]*"
+                     r"|bench/\w+\.sh[^`]*))`", prose)
   return list(dict.fromkeys(" ".join(span.split()) for span in spans))
 
 
@@ -272,10 +288,34 @@ def test_every_command_in_the_prose_is_run_or_a_fragment():
 def test_the_commands_in_the_prose_run(workspace):
   """After the blocks' search (the fixture): each prose command, in its runnable form."""
   with contextlib.chdir(workspace):
-    for command, _ in INLINE_RUN.values():
+    for command in dict.fromkeys(command for command, _ in INLINE_RUN.values()):
+      if command == _DEVICE_SMOKE:
+        continue  # test_the_device_script_prints_its_figures
       code, output = run_step(command.replace("python ", f"{sys.executable} ", 1))
       assert code == 0, f"README command failed ({code}): {command}\n{output}"
   assert (workspace / "runs" / "quickstart" / "nat_claim").is_dir()
+
+
+def test_the_device_script_prints_its_figures():
+  """`bench/device.sh` at its tiny size: a line naming the backend, then one JSON line from each
+  of its four benchmarks, each naming the kernel form or backend it ran."""
+  proc = subprocess.run(["bash", os.path.join(REPO, "bench", "device.sh")], capture_output=True,
+                        text=True, check=False,
+                        env={**os.environ, "NATJAX_BENCH_SIZE": "tiny", "PYTHON": sys.executable})
+  assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+  lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+  assert len(lines) == 5, proc.stdout
+  device, supernet_line, step_line, transform_line, derive_line = lines
+  assert device["backend"] == "cpu" and device["devices"] >= 1, device
+  assert supernet_line["config"] == "tiny" and supernet_line["compiles"] == 1, supernet_line
+  assert supernet_line["impl"] == "shift", supernet_line  # 'auto' on CPU
+  assert step_line["config"] == "tiny" and step_line["channels"] == 4, step_line
+  assert step_line["w_step_ms"] > 0 and step_line["theta_step_ms"] > 0, step_line
+  assert transform_line["best_batch"] in (1, 16) and transform_line["archs_per_s"] > 0
+  assert derive_line["config"] == "tiny" and derive_line["archs_scored"][0] >= 1, derive_line
+  bad = subprocess.run(["bash", os.path.join(REPO, "bench", "device.sh")], capture_output=True,
+                       text=True, check=False, env={**os.environ, "NATJAX_BENCH_SIZE": "huge"})
+  assert bad.returncode == 2 and "NATJAX_BENCH_SIZE must be" in bad.stderr, bad.stderr
 
 
 def test_the_python_examples_run(workspace):
