@@ -178,7 +178,8 @@ def main() -> None:
                       help="supernet arithmetic; bfloat16 also times float32 as its baseline")
   args = parser.parse_args()
   num_steps = args.steps or DEFAULT_STEPS[args.size]
-  print(json.dumps(bench(args.size, args.batch, num_steps, args.impl, args.compute_dtype)), flush=True)
+  figures = bench(args.size, args.batch, num_steps, args.impl, args.compute_dtype)
+  print(json.dumps(figures), flush=True)
 
 
 if __name__ == "__main__":

@@ -78,11 +78,15 @@ TFDS = {"tfds build cifar10": "cifar10", "tfds build imagenet2012": "imagenet201
 FORK_README = os.path.join(REPO, "examples", "fork", "README.md")
 
 # Commands quoted inside the README's prose (`...` spans starting with natjax, python, pip, bash
-# or a bench/ shell script, after any environment assignments and `nice`). Each is run (as written, or in the smaller form given with its reason) after the blocks,
-# from the same directory, or is listed as a fragment: a command's name or synopsis that prose
-# refers to, whose runnable form is in a block, or an install that makes an environment.
+# or a bench/ shell script, after any environment assignments and `nice`). Each is run (as
+# written, or in the smaller form given with its reason) after the blocks, from the same
+# directory, or is listed as a fragment: a command's name or synopsis that prose refers to, whose
+# runnable form is in a block, or an install that makes an environment.
 _MALLOC = "MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=100000000000"
 _DEVICE_SMOKE = "NATJAX_BENCH_SIZE=tiny bench/device.sh"
+_AFTER_DEVICE_SMOKE = (
+    f"{_MALLOC} nice python bench/supernet.py --config tiny --no-all-ops --archs 1 --rounds 1",
+    f"{_MALLOC} nice python bench/search_step.py --size tiny --batch 16 --steps 1")
 INLINE_RUN = {
     "natjax archs": ("natjax archs", ""),
     "natjax cost --arch PC_DARTS_IMAGENET --network imagenet --convention ptflops": (
@@ -100,13 +104,14 @@ INLINE_RUN = {
     "python bench/edge_moves.py runs/quickstart": (
         "python bench/edge_moves.py runs/quickstart --archs 2", "100 random inputs: 2"),
     f"{_MALLOC} nice python bench/supernet.py --config search": (
-        f"{_MALLOC} nice python bench/supernet.py --config tiny --no-all-ops --archs 1 --rounds 1",
+        _AFTER_DEVICE_SMOKE[0],
         "minutes of compile and several GB at C=20, 8 cells: C=4, 3 cells, one architecture"),
     f"{_MALLOC} nice python bench/search_step.py": (
-        f"{_MALLOC} nice python bench/search_step.py --size tiny --batch 16 --steps 1",
+        _AFTER_DEVICE_SMOKE[1],
         "the search config's steps compile for a minute: C=4, 3 cells, one timed step"),
-    # Both forms run the same smoke run, once (test_the_device_script_prints_its_figures checks
-    # its output).
+    # The device script's three forms run one smoke run, and the two benchmarks above run there
+    # too, after it (test_the_device_script_prints_its_figures): the same programs as the
+    # script's, compiled once for the suite's shared cache instead of twice at once.
     "bench/device.sh": (_DEVICE_SMOKE, "the search config takes minutes per benchmark: tiny"),
     "NATJAX_BENCH_SIZE=small bench/device.sh": (
         _DEVICE_SMOKE, "about 25 minutes on a 2-core CPU: the tiny size, the same four benchmarks"),
@@ -289,16 +294,19 @@ def test_the_commands_in_the_prose_run(workspace):
   """After the blocks' search (the fixture): each prose command, in its runnable form."""
   with contextlib.chdir(workspace):
     for command in dict.fromkeys(command for command, _ in INLINE_RUN.values()):
-      if command == _DEVICE_SMOKE:
+      if command == _DEVICE_SMOKE or command in _AFTER_DEVICE_SMOKE:
         continue  # test_the_device_script_prints_its_figures
       code, output = run_step(command.replace("python ", f"{sys.executable} ", 1))
       assert code == 0, f"README command failed ({code}): {command}\n{output}"
   assert (workspace / "runs" / "quickstart" / "nat_claim").is_dir()
 
 
-def test_the_device_script_prints_its_figures():
+def test_the_device_script_prints_its_figures(tmp_path):
   """`bench/device.sh` at its tiny size: a line naming the backend, then one JSON line from each
-  of its four benchmarks, each naming the kernel form or backend it ran."""
+  of its four benchmarks, each naming the kernel form or backend it ran. Then the README's two
+  benchmark commands led by MALLOC_ settings and `nice`, at the same tiny size, from a directory
+  that links bench/ and configs/ (their programs are the script's, so they load from the
+  compilation cache)."""
   proc = subprocess.run(["bash", os.path.join(REPO, "bench", "device.sh")], capture_output=True,
                         text=True, check=False,
                         env={**os.environ, "NATJAX_BENCH_SIZE": "tiny", "PYTHON": sys.executable})
@@ -316,6 +324,13 @@ def test_the_device_script_prints_its_figures():
   bad = subprocess.run(["bash", os.path.join(REPO, "bench", "device.sh")], capture_output=True,
                        text=True, check=False, env={**os.environ, "NATJAX_BENCH_SIZE": "huge"})
   assert bad.returncode == 2 and "NATJAX_BENCH_SIZE must be" in bad.stderr, bad.stderr
+  for name in ("bench", "configs"):
+    os.symlink(os.path.join(REPO, name), tmp_path / name)
+  with contextlib.chdir(tmp_path):
+    for command in _AFTER_DEVICE_SMOKE:
+      code, output = run_step(command.replace("python ", f"{sys.executable} ", 1))
+      assert code == 0, f"README command failed ({code}): {command}\n{output}"
+      assert '"config": "tiny"' in output, output
 
 
 def test_the_python_examples_run(workspace):
