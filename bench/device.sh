@@ -32,7 +32,7 @@ case "$SIZE" in
     "$PYTHON" transform.py --max-batch 256 --repeats 2
     "$PYTHON" derive.py --small --samples 2 --batches 2 --repeats 1
     ;;
-  tiny)
+  tiny)  # tests/readme_test.py reruns the first two with these arguments, to load their programs
     "$PYTHON" supernet.py --config tiny --no-all-ops --archs 1 --rounds 1
     "$PYTHON" search_step.py --size tiny --batch 16 --steps 1
     "$PYTHON" transform.py --max-batch 16 --repeats 1

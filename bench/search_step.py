@@ -55,6 +55,8 @@ SIZES = {
     "tiny": (4, 3, 8),  # a smoke run: the code path in seconds of compile, no useful figure
 }
 DEFAULT_STEPS = {"search": 5, "small": 10, "tiny": 2}
+CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR_STD = (0.2470, 0.2435, 0.2616)
 
 
 def add_size_flags(parser: argparse.ArgumentParser) -> None:
@@ -64,8 +66,6 @@ def add_size_flags(parser: argparse.ArgumentParser) -> None:
                                      for k, (c, n, h) in SIZES.items()))
   parser.add_argument("--small", action="store_const", const="small", dest="size",
                       help="the same as --size small")
-CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
-CIFAR_STD = (0.2470, 0.2435, 0.2616)
 
 
 def _default_config() -> Any:

@@ -84,9 +84,11 @@ FORK_README = os.path.join(REPO, "examples", "fork", "README.md")
 # runnable form is in a block, or an install that makes an environment.
 _MALLOC = "MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=100000000000"
 _DEVICE_SMOKE = "NATJAX_BENCH_SIZE=tiny bench/device.sh"
+# The same arguments as bench/device.sh's tiny case, so that they load its compiled programs.
 _AFTER_DEVICE_SMOKE = (
     f"{_MALLOC} nice python bench/supernet.py --config tiny --no-all-ops --archs 1 --rounds 1",
     f"{_MALLOC} nice python bench/search_step.py --size tiny --batch 16 --steps 1")
+_RUN_BY_DEVICE_TEST = (_DEVICE_SMOKE,) + _AFTER_DEVICE_SMOKE
 INLINE_RUN = {
     "natjax archs": ("natjax archs", ""),
     "natjax cost --arch PC_DARTS_IMAGENET --network imagenet --convention ptflops": (
@@ -200,8 +202,7 @@ def workspace(tmp_path_factory):
   """A fresh directory with configs/ and tests/ linked, after the README's first block ran there
   (the quickstart search, substituted): later commands find runs/quickstart in it."""
   root = tmp_path_factory.mktemp("readme")
-  for name in ("configs", "tests", "bench", "examples"):
-    os.symlink(os.path.join(REPO, name), root / name)
+  _link_repository_dirs(root)
   with contextlib.chdir(root):
     for command in BLOCKS[0]:
       _run_command(command)
@@ -223,6 +224,20 @@ def _skipped(step):
   that the example fork's README runs (FORK_README)."""
   step = step.split(" #")[0].strip()
   return step in SKIPPED or step in FORK_STEPS
+
+
+def _link_repository_dirs(root):
+  """Links the repository's configs/, tests/, bench/ and examples/ into `root`."""
+  for name in ("configs", "tests", "bench", "examples"):
+    os.symlink(os.path.join(REPO, name), os.path.join(root, name))
+
+
+def _run_prose_command(command):
+  """Runs a prose command's runnable form (its `python` as this interpreter) from the current
+  directory, asserts it succeeded, and returns its output's tail."""
+  code, output = run_step(command.replace("python ", f"{sys.executable} ", 1))
+  assert code == 0, f"README command failed ({code}): {command}\n{output}"
+  return output
 
 
 def _run_command(command):
@@ -294,10 +309,8 @@ def test_the_commands_in_the_prose_run(workspace):
   """After the blocks' search (the fixture): each prose command, in its runnable form."""
   with contextlib.chdir(workspace):
     for command in dict.fromkeys(command for command, _ in INLINE_RUN.values()):
-      if command == _DEVICE_SMOKE or command in _AFTER_DEVICE_SMOKE:
-        continue  # test_the_device_script_prints_its_figures
-      code, output = run_step(command.replace("python ", f"{sys.executable} ", 1))
-      assert code == 0, f"README command failed ({code}): {command}\n{output}"
+      if command not in _RUN_BY_DEVICE_TEST:  # test_the_device_script_prints_its_figures
+        _run_prose_command(command)
   assert (workspace / "runs" / "quickstart" / "nat_claim").is_dir()
 
 
@@ -305,11 +318,12 @@ def test_the_device_script_prints_its_figures(tmp_path):
   """`bench/device.sh` at its tiny size: a line naming the backend, then one JSON line from each
   of its four benchmarks, each naming the kernel form or backend it ran. Then the README's two
   benchmark commands led by MALLOC_ settings and `nice`, at the same tiny size, from a directory
-  that links bench/ and configs/ (their programs are the script's, so they load from the
-  compilation cache)."""
-  proc = subprocess.run(["bash", os.path.join(REPO, "bench", "device.sh")], capture_output=True,
-                        text=True, check=False,
-                        env={**os.environ, "NATJAX_BENCH_SIZE": "tiny", "PYTHON": sys.executable})
+  that links the repository's directories (their programs are the script's, so they load from
+  the compilation cache)."""
+  device_script = lambda size: subprocess.run(
+      ["bash", os.path.join(REPO, "bench", "device.sh")], capture_output=True, text=True,
+      check=False, env={**os.environ, "NATJAX_BENCH_SIZE": size, "PYTHON": sys.executable})
+  proc = device_script("tiny")
   assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
   lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
   assert len(lines) == 5, proc.stdout
@@ -321,16 +335,12 @@ def test_the_device_script_prints_its_figures(tmp_path):
   assert step_line["w_step_ms"] > 0 and step_line["theta_step_ms"] > 0, step_line
   assert transform_line["best_batch"] in (1, 16) and transform_line["archs_per_s"] > 0
   assert derive_line["config"] == "tiny" and derive_line["archs_scored"][0] >= 1, derive_line
-  bad = subprocess.run(["bash", os.path.join(REPO, "bench", "device.sh")], capture_output=True,
-                       text=True, check=False, env={**os.environ, "NATJAX_BENCH_SIZE": "huge"})
+  bad = device_script("huge")
   assert bad.returncode == 2 and "NATJAX_BENCH_SIZE must be" in bad.stderr, bad.stderr
-  for name in ("bench", "configs"):
-    os.symlink(os.path.join(REPO, name), tmp_path / name)
+  _link_repository_dirs(tmp_path)
   with contextlib.chdir(tmp_path):
     for command in _AFTER_DEVICE_SMOKE:
-      code, output = run_step(command.replace("python ", f"{sys.executable} ", 1))
-      assert code == 0, f"README command failed ({code}): {command}\n{output}"
-      assert '"config": "tiny"' in output, output
+      assert '"config": "tiny"' in _run_prose_command(command)
 
 
 def test_the_python_examples_run(workspace):
