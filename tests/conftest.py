@@ -11,6 +11,10 @@ removed after it; set JAX_COMPILATION_CACHE_DIR to keep one across runs.
 
 Every test process and the processes tests start compile with `drivers.SUITE_XLA_FLAGS` (LLVM's
 optimisation level 0: the suite's programs are small, and compiling them dominates its time).
+
+With -n, each module of SHARED_FIXTURE_MODULES goes to one pytest-xdist worker whole (its tests
+share a search, a retraining run or the 8-device runs, made once), and the longest work is handed
+out first: those modules, then the tests marked `slow`, then the rest (tests/scheduling.py).
 """
 
 import os
@@ -18,6 +22,10 @@ import shutil
 import tempfile
 
 import drivers
+import scheduling
+
+SHARED_FIXTURE_MODULES = ("tests/readme_test.py", "tests/search/loop_test.py",
+                          "tests/multidevice_test.py", "tests/train/retrain_test.py")
 
 _CACHE_ENV = drivers.CACHE_DIR_ENV
 _OWNED = "_natjax_owned_cache_dir"
@@ -42,3 +50,11 @@ def pytest_unconfigure(config):
   owned = getattr(config, _OWNED, None)
   if owned:
     shutil.rmtree(owned, ignore_errors=True)
+
+
+def pytest_collection_modifyitems(items):
+  scheduling.order(items, SHARED_FIXTURE_MODULES)
+
+
+def pytest_xdist_make_scheduler(config, log):
+  return scheduling.make_scheduler(config, log, SHARED_FIXTURE_MODULES)

@@ -93,6 +93,7 @@ def test_channels_that_do_not_split_into_groups_are_one_line():
 # --------------------------------------------------------------------------- the README
 
 
+@pytest.mark.slow
 def test_the_readme_commands_run_in_fresh_processes(tmp_path):
   commands = _readme_commands()
   assert [c[:3] for c in commands] == [["natjax", "--imports", "examples.fork"]] * 6 + [

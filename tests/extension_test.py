@@ -100,6 +100,7 @@ def test_every_op_has_a_nonzero_cost_where_it_holds_weights():
 # --------------------------------------------------------------------------- networks
 
 
+@pytest.mark.slow
 def test_supernet_equals_the_static_network_with_the_new_ops():
   """The toy space's new ops beside built-in ones (whose supernet = static network supernet_test.py
   checks in the built-in spaces): a cell with every new op at stride 1, one with each at stride 2

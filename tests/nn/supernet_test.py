@@ -81,6 +81,7 @@ def _nth(archs, i):
   return jax.tree.map(lambda a: a[i], archs)
 
 
+@pytest.mark.slow
 def test_one_trace_for_200_architectures(tiny):
   params, x, y, archs = tiny
   before = len(_TRACES)
@@ -116,6 +117,7 @@ WIDE = spaces.SearchSpace("wide_kernels", ("sep_conv_7x7", "conv_7x1_1x7", "avg_
 assert set(WIDE.ops) | set(spaces.NATPP_OPS) == set(ops.registered_ops())
 
 
+@pytest.mark.slow
 def test_wide_kernel_space_equals_static_network():
   with extend.temporary(spaces=[WIDE]):
     test_supernet_equals_static_network(WIDE.name, num_random=3)
@@ -145,6 +147,7 @@ def test_covering_archs_put_every_op_on_every_edge():
       assert sorted(np.asarray(cell.op[:space.num_ops, e]).tolist()) == list(range(space.num_ops))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("space_name", ["darts", "enas", "darts_pp", "enas_pp"])
 def test_supernet_equals_static_network(space_name, impl="lax", num_random=12):
   """Logits and every gradient, in float64 so that only a real difference (not rounding) can
@@ -179,6 +182,7 @@ def test_supernet_equals_static_network(space_name, impl="lax", num_random=12):
       _assert_tree_close(grads, ref_grads, 1e-5)
 
 
+@pytest.mark.slow
 def test_step_memory_does_not_grow_with_the_number_of_ops():
   """Temporary memory of the compiled supernet step stays below the static network of the most
   memory-hungry single-op architecture (all sep_conv_5x5): residuals of the ops that a switch did

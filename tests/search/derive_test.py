@@ -117,6 +117,7 @@ def _independent_accuracy(setup, w_params, source, batch_size, archs):
   return np.array(out)
 
 
+@pytest.mark.slow
 def test_scorer_matches_an_independent_forward_and_scores_duplicates_once(tiny):
   setup, steps, state, dataset, sets = tiny
   archs = jax.tree.map(np.asarray, sampler.sample_archs(jax.random.key(4), setup.space, 3))
@@ -130,6 +131,7 @@ def test_scorer_matches_an_independent_forward_and_scores_duplicates_once(tiny):
   assert sets["held_out"].num_examples == len(dataset.test) == 297
 
 
+@pytest.mark.slow
 def test_held_out_check_matches_independent_computation(tiny):
   setup, steps, state, dataset, sets = tiny
   scorer = derive.Scorer(steps.score_archs, state.w_params, sets["held_out"])

@@ -190,6 +190,7 @@ def _neg_log_prob(metrics, entropy_coef):
   return (metrics["theta_loss"] + entropy_coef * metrics["entropy"]) / metrics["reward"]
 
 
+@pytest.mark.slow
 def test_bfloat16_compute_follows_float32_and_keeps_float32_state():
   """In `drivers.small_space()`: its convolutions, pool and BatchNorms are what bfloat16 changes."""
   config = search_configs.tiny_search_config(space="small")
