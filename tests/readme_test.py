@@ -314,7 +314,6 @@ def test_the_commands_in_the_prose_run(workspace):
   assert (workspace / "runs" / "quickstart" / "nat_claim").is_dir()
 
 
-@pytest.mark.slow
 def test_the_device_script_prints_its_figures(tmp_path):
   """`bench/device.sh` at its tiny size: a line naming the backend, then one JSON line from each
   of its four benchmarks, each naming the kernel form or backend it ran. Then the README's two
