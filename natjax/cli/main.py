@@ -76,6 +76,9 @@ def _cmd_cost(args: argparse.Namespace) -> None:
 def _cmd_draw(args: argparse.Namespace) -> None:
   from natjax.io import viz
   found = _archs(args)
+  if len(found) > 1 and os.path.splitext(args.out)[1].lower() in viz.SUFFIXES:
+    raise InputError(f"{len(found)} architectures need a directory for --out, got the file name"
+                     f" {quote(args.out)}; pick one with --arch FILE:NAME or give a directory")
   if len(found) == 1 and os.path.splitext(args.out)[1]:
     print(f"wrote {viz.draw_genotype(found[0][1], args.out, title=found[0][0])}")
     return

@@ -100,12 +100,15 @@ def _check_cell(edges: Any, concat: Any, cell: str, where: str) -> Tuple[Tuple[E
 
   An edge is (op, from, to), or DARTS's (op, from) with the destination implied by position
   (edges 2k and 2k+1 feed node k+2); AutoDL-Projects' per-node pairs are flattened first, and op
-  names other NAS code spells differently (`ops.ALIASES`, e.g. 'none') become natjax's.
+  names other NAS code spells differently (`ops.ALIASES`, e.g. 'none') become natjax's. An edge
+  (op, to, from) is said to look swapped only when (op, from, to) would be in range; a node past
+  the cell's last one is named as out of range.
   """
   if not isinstance(edges, (list, tuple)) or not edges:
     raise InputError(f"{where}cell {cell}: expected a non-empty list of (op, from) or"
                      " (op, from, to) edges")
   edges = _flatten_node_pairs(edges)
+  last_node = (len(edges) + 1) // 2 + 1  # 0 and 1 are the cell inputs; 2 edges feed each node.
   parsed = []
   for e, edge in enumerate(edges):
     if not isinstance(edge, (list, tuple)) or len(edge) not in (2, 3):
@@ -118,11 +121,14 @@ def _check_cell(edges: Any, concat: Any, cell: str, where: str) -> Tuple[Tuple[E
     for label, value in (("source", src), ("destination", dst)):
       if not _is_index(value):
         raise InputError(f"{where}cell {cell}, edge {e} {quote(tuple(edge))}: {label} node must"
-                         f" be an integer, got {quote(value)}")
+                         f" be an integer, got {quote(repr(value))}")
       if value < 0:
         raise InputError(f"{where}cell {cell}, edge {e} {quote(tuple(edge))}: {label} node is"
                          " negative")
     if len(edge) == 3 and src > dst >= 0 and src >= 2:
+      if src > last_node:  # Out of range in either order: swapping would not help.
+        raise InputError(f"{where}cell {cell}, edge {e} {quote(tuple(edge))}: node {src} is out"
+                         f" of range; a cell of {len(edges)} edges has nodes 0..{last_node}")
       raise InputError(f"{where}cell {cell}, edge {e} {quote(tuple(edge))}: the nodes look"
                        f" swapped: natjax reads (op, from, to) and this reads as (op, to, from),"
                        f" FairDARTS's order; write ({op!r}, {dst}, {src})")

@@ -43,8 +43,8 @@ def read_archs(path: str) -> Dict[str, Genotype]:
     name -> genotype; unnamed entries are named after the file (and their position).
 
   Raises:
-    InputError: missing, empty or malformed file, or an invalid genotype; the message names the
-      file, the cell and the edge.
+    InputError: missing, empty or malformed file, one that holds no genotype, or an invalid
+      genotype; the message names the file, the cell and the edge.
   """
   return {name: read() for name, read in file_entries(path).items()}
 
@@ -54,7 +54,8 @@ def file_entries(path: str) -> Dict[str, Callable[[], Genotype]]:
   even when another entry of the file is not a valid genotype.
 
   Raises:
-    InputError: missing, empty or malformed file (one that does not parse at all).
+    InputError: missing, empty or malformed file (one that does not parse at all), or one that
+      holds no genotype (an empty JSON list or mapping).
   """
   where = f"{path}: "
   try:
@@ -71,6 +72,8 @@ def file_entries(path: str) -> Dict[str, Callable[[], Genotype]]:
     found = json_entries(files.parse_json(text, path), where)
   else:
     found = notation_entries(text, where)
+  if not found:
+    raise InputError(f"{where}holds no genotype")
   stem = os.path.splitext(os.path.basename(path))[0]
   return {(name or stem): read for name, read in found.items()}
 

@@ -123,6 +123,16 @@ def test_draw_several_into_a_directory(capsys, tmp_path):
     assert (tmp_path / "d" / f"{name}.svg").read_text().lstrip().startswith("<?xml")
 
 
+@pytest.mark.parametrize("name", ["g.svg", "g.PNG", "g.pdf"])
+def test_draw_several_to_a_file_name_is_refused(capsys, tmp_path, name):
+  code, out, err = _run(capsys, "draw", "--archs-file", str(_several(tmp_path)), "--arch",
+                        "AMOEBANET", "--out", str(tmp_path / "out" / name))
+  assert code == 2 and out == "" and err.count("\n") == 1
+  assert (f"3 architectures need a directory for --out, got the file name {tmp_path / 'out' / name};"
+          " pick one with --arch FILE:NAME or give a directory") in err
+  assert not (tmp_path / "out").exists()
+
+
 def test_archs_lists_the_published_cells(capsys):
   code, out, _ = _run(capsys, "archs")
   assert code == 0

@@ -104,6 +104,12 @@ def test_error_non_integer_index():
     _bad(normal=_edit(genotypes.DARTS.normal, 4, ("sep_conv_3x3", 1.5, 4)))
 
 
+def test_error_string_index_is_quoted_as_a_string():
+  with pytest.raises(InputError, match=r"cell normal, edge 4 .*source node must be an integer, got"
+                     r" '0'$"):
+    _bad(normal=_edit(genotypes.DARTS.normal, 4, ("sep_conv_3x3", "0", 4)))
+
+
 def test_error_odd_number_of_edges():
   with pytest.raises(InputError, match=r"cell normal: has 7 edges"):
     _bad(normal=[edge[:2] for edge in genotypes.DARTS.normal[:7]])  # (op, from): no destinations
@@ -171,6 +177,12 @@ def test_error_swapped_order_says_so():
                      r" look swapped: natjax reads \(op, from, to\) and this reads as \(op, to,"
                      r" from\), FairDARTS's order; write \('sep_conv_3x3', 0, 2\)"):
     _bad(normal=swapped)
+
+
+def test_error_out_of_range_node_is_not_said_to_be_swapped():
+  with pytest.raises(InputError, match=r"^cell normal, edge 7 \('dil_conv_3x3', 7, 5\): node 7 is"
+                     r" out of range; a cell of 8 edges has nodes 0..5$"):
+    _bad(normal=_edit(genotypes.DARTS.normal, 7, ("dil_conv_3x3", 7, 5)))
 
 
 @pytest.mark.parametrize("drop,add,needle", [

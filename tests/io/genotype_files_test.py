@@ -49,6 +49,15 @@ def test_error_empty_file(tmp_path):
     genotype_files.read_archs(str(tmp_path / "e.json"))
 
 
+@pytest.mark.parametrize("text", ["[]", "{}", " [ ]\n"])
+def test_error_json_without_genotypes(tmp_path, text):
+  path = tmp_path / "none.json"
+  path.write_text(text)
+  for read in (genotype_files.read_archs, genotype_files.resolve_arch, genotype_files.archs_in_file):
+    with pytest.raises(InputError, match=r"^.*none.json: holds no genotype$"):
+      read(str(path))
+
+
 def test_error_malformed_json(tmp_path):
   (tmp_path / "m.json").write_text('{"normal": [["sep_conv_3x3", 0, 2],')
   with pytest.raises(InputError, match=r"m.json: malformed JSON at line 1"):
