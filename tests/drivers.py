@@ -74,7 +74,7 @@ def search(workdir: str, overrides: str) -> int:
   """`search.run` of configs/test.py with the JSON `overrides` into `workdir`.
 
   Exit code 0 when the run ends, 2 with one line 'INPUT_ERROR: ...' on stderr for bad input; the
-  run's own exit on SIGTERM (143) passes through.
+  run's own exit on SIGTERM (143) or Ctrl-C (130) passes through.
   """
   from natjax import search as natjax_search  # pylint: disable=g-import-not-at-top
   from natjax.errors import InputError  # pylint: disable=g-import-not-at-top

@@ -18,16 +18,20 @@ on the command line. The config comes back locked: a field that does not exist i
 the command line and in a config file that sets one on a base config (configs/default.py and
 configs/retrain_cifar10.py return theirs locked).
 
+A run's config must hold every field its command reads (`Kind`): the first missing one is named,
+and a config holding every field of another command is said to be that command's.
+
 Every failure is one `InputError` line naming the file or the `--config.FIELD=VALUE` and, for a
 misspelt field, the closest existing one.
 """
 
 from __future__ import annotations
 
+import inspect
 import re
 import sys
 import warnings
-from typing import Dict, List, Sequence
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence
 
 from absl import flags
 import ml_collections
@@ -46,20 +50,53 @@ _EXPECTED = {bool: "a bool (true/false)", int: "an int", float: "a float",
              tuple: "a tuple (\"('A', 'B')\", or the flag once per element)"}
 
 
-def load_config(spec: str, overrides: Sequence[str] = ()) -> ml_collections.ConfigDict:
+class Kind(NamedTuple):
+  """The configs of one command.
+
+  Attributes:
+    command: the command that runs them ('search').
+    fields: every field the command reads.
+    example: a config file of that kind, named in messages ('configs/quickstart.py').
+  """
+  command: str
+  fields: Sequence[str]
+  example: str
+
+
+def load_config(spec: str, overrides: Sequence[str] = (), kind: Optional[Kind] = None,
+                others: Sequence[Kind] = ()) -> ml_collections.ConfigDict:
   """Loads a config file (`FILE[:ARG]`) and applies `--config.FIELD=VALUE` overrides in order.
 
   Args:
     spec: the config file's path, optionally followed by ':ARG' for `get_config(ARG)`.
     overrides: command-line tokens, each `--config.FIELD=VALUE`, or `--config.FIELD` then VALUE.
+    kind: the fields the file's config must hold (None: no check).
+    others: the other commands' kinds, to say when the file is one of theirs.
 
   Returns:
     The config, locked (no field can be added).
 
   Raises:
-    InputError: one line naming the file or the field (with the closest field for a misspelling).
+    InputError: one line naming the file or the field (with the closest field for a misspelling),
+      or the first field of `kind` the file's config lacks.
   """
-  return _override(_load_file(spec), list(overrides))
+  config = _load_file(spec)
+  if kind is not None:
+    _check_kind(config, spec.split(":", 1)[0], kind, others)
+  return _override(config, list(overrides))
+
+
+def _check_kind(config: ml_collections.ConfigDict, path: str, kind: Kind,
+                others: Sequence[Kind]) -> None:
+  """InputError naming the first field of `kind` that `config` lacks, and the command whose
+  config it is when it holds every field of another kind."""
+  missing = [field for field in kind.fields if field not in config]
+  if not missing:
+    return
+  mistaken = [k for k in others if all(field in config for field in k.fields)]
+  why = (f"a {mistaken[0].command} config, not a {kind.command} config" if mistaken
+         else f"a {kind.command} config sets every field")
+  raise InputError(f"config file {path}: no field '{missing[0]}' ({why}; see {kind.example})")
 
 
 def _load_file(spec: str) -> ml_collections.ConfigDict:
@@ -81,11 +118,23 @@ def _load_file(spec: str) -> ml_collections.ConfigDict:
     module = sys.modules.get(_MODULE)  # present when the file ran (config_flags drops it if not)
     if module is not None and not hasattr(module, "get_config"):
       raise InputError(f"config file {path}: defines no get_config()") from None
+    if module is not None and ":" in spec and not _takes_argument(module.get_config):
+      raise InputError(f"config file {path}: takes no argument (its get_config() has no"
+                       f" parameter), got ':{quote(spec.split(':', 1)[1])}'; drop it") from None
     raise InputError(f"config file {path}: {_file_problem(err)}") from None
   if not isinstance(config, ml_collections.ConfigDict):
     raise InputError(f"config file {path}: get_config() returned {type(config).__name__}, not an"
                      " ml_collections.ConfigDict")
   return config
+
+
+def _takes_argument(get_config: Any) -> bool:
+  """Whether `get_config` can be called with one positional argument."""
+  try:
+    inspect.signature(get_config).bind("arg")
+  except (TypeError, ValueError):
+    return False
+  return True
 
 
 def _file_problem(err: BaseException) -> str:

@@ -24,8 +24,10 @@ the current directory too. Bad input (an unknown name, a malformed file, an inva
 that fails to import, an output path that cannot be written) prints one line naming the problem to
 stderr and exits with code 2; a file system failure while writing (a full disk) is one line and
 exit code 1; no traceback reaches the user. Output files and directories get their missing parent
-folders created; `natjax.files` holds these checks. `search` and `retrain` save and exit with code
-143 on SIGTERM (one line says what was saved) and exit with code 1 when a loss becomes non-finite.
+folders created; `natjax.files` holds these checks. `search` and `retrain` save the current step
+and exit with code 143 on SIGTERM, or 130 on a first Ctrl-C (one line says what was saved); a
+second Ctrl-C stops at once (exit code 130, the line names the step the run resumes from). They
+exit with code 1 when a loss becomes non-finite.
 """
 
 from __future__ import annotations
@@ -41,25 +43,40 @@ from natjax import files, registry
 from natjax.errors import InputError, quote
 
 IMPORTS_ENV = "NATJAX_IMPORTS"  # comma-separated modules imported before every command
+# A config file of each command that runs one (named in --help and in messages).
+_EXAMPLE_CONFIGS = {"search": "configs/quickstart.py", "retrain": "configs/retrain_digits.py"}
+# After Ctrl-C outside a run's loop (a run's loop names the step itself).
+_INTERRUPTED = ("interrupted; a search or retraining resumes from its newest checkpoint when the"
+                " same command runs again")
 _OVERRIDES_HELP = """\
 Any config field can be overridden with --config.FIELD=VALUE (or --config.FIELD VALUE),
 VALUE parsed as the field's type; a tuple as "('A', 'B')" or the flag once per element.
 Configs are locked: an unknown field is an error."""
 
 
+def _local_arch(spec: str, flag: str) -> str:
+  """`spec` unchanged, after refusing a URL by name as every path argument does."""
+  files.local_path(spec, flag)
+  return spec
+
+
 def _archs(args: argparse.Namespace) -> List:
-  """(name, genotype) pairs from --arch and --archs-file, in order (the one resolver)."""
+  """(name, genotype) pairs from --arch and --archs-file, in order (the one resolver); a URL is
+  refused by name."""
   from natjax.io import genotype_files
-  return genotype_files.resolve_archs(args.arch or [], args.archs_file or [])
+  archs = [_local_arch(spec, "--arch") for spec in args.arch or []]
+  archs_files = [_local_arch(path, "--archs-file") for path in args.archs_file or []]
+  return genotype_files.resolve_archs(archs, archs_files)
 
 
 def _cmd_cost(args: argparse.Namespace) -> None:
   from natjax.core import costs
   found = _archs(args)
+  channels = costs.network_config(args.network, args.channels).c  # the standard C when not given
   rows = []
   for name, genotype in found:
     cost = costs.genotype_cost(genotype, args.network, args.convention, args.channels)
-    rows.append({"name": name, "network": args.network, "channels": args.channels,
+    rows.append({"name": name, "network": args.network, "channels": channels,
                  "params": int(cost["params"]), "madds": int(cost["madds"]),
                  "madds_convention": args.convention})
   if args.json:
@@ -238,28 +255,39 @@ def _init_distributed() -> None:
     jax.distributed.initialize()
 
 
+def _run_config(args: argparse.Namespace) -> Any:
+  """The config of `args.command` (search or retrain): loaded, checked to hold every field the
+  command reads (naming the other command when it is that one's config), overridden, with the
+  command line's imports added."""
+  from natjax.cli import configs
+  from natjax.search import loop
+  from natjax.train import retrain
+  kinds = {"search": configs.Kind("search", loop.CONFIG_FIELDS, _EXAMPLE_CONFIGS["search"]),
+           "retrain": configs.Kind("retrain", retrain.CONFIG_FIELDS, _EXAMPLE_CONFIGS["retrain"])}
+  kind = kinds.pop(args.command)
+  config = configs.load_config(args.config, args.overrides, kind, tuple(kinds.values()))
+  return _with_imports(config, args.imports)
+
+
 def _cmd_search(args: argparse.Namespace) -> None:
   from natjax import search
-  from natjax.cli import configs
   _init_distributed()
-  config = _with_imports(configs.load_config(args.config, args.overrides), args.imports)
-  _run_loop("search", search.run, config, args.workdir)
+  _run_loop("search", search.run, _run_config(args), args.workdir)
 
 
 def _cmd_retrain(args: argparse.Namespace) -> None:
-  from natjax.cli import configs
   from natjax.train import retrain
   _init_distributed()
-  config = _with_imports(configs.load_config(args.config, args.overrides), args.imports)
+  config = _run_config(args)
   if args.arch:
-    config.arch = args.arch
+    config.arch = _local_arch(args.arch, "--arch")
   _run_loop("retrain", retrain.run, config, args.workdir)
 
 
 def _run_loop(command: str, run: Callable, config: Any, workdir: str) -> None:
   """Runs a host loop (`natjax.train.host_loop`): a non-finite metric exits with code 1 and its
-  one-line message; a preemption has printed its line and exits with code 143 (`Preempted` is
-  that SystemExit)."""
+  one-line message; a preemption or first Ctrl-C has printed its line and exits with code 143 or
+  130 (`Preempted` is that SystemExit)."""
   from natjax.train import host_loop
   try:
     run(config, workdir)
@@ -405,7 +433,7 @@ def _parser() -> argparse.ArgumentParser:
   search = add("search", help="train the supernet and the policy, then transform architectures",
                epilog=_OVERRIDES_HELP)
   search.add_argument("--config", required=True,
-                      help="config file, e.g. configs/quickstart.py (FILE:ARG passes ARG)")
+                      help=f"config file, e.g. {_EXAMPLE_CONFIGS['search']} (FILE:ARG passes ARG)")
   search.add_argument("--workdir", required=True,
                       help="output directory (created with its parents); a run found there is"
                       " resumed")
@@ -414,7 +442,8 @@ def _parser() -> argparse.ArgumentParser:
   retrain = add("retrain", help="train an architecture's stand-alone network from scratch",
                 epilog=_OVERRIDES_HELP)
   retrain.add_argument("--config", required=True,
-                       help="config file, e.g. configs/retrain_digits.py (FILE:ARG passes ARG)")
+                       help=f"config file, e.g. {_EXAMPLE_CONFIGS['retrain']} (FILE:ARG passes"
+                       " ARG)")
   retrain.add_argument("--workdir", required=True,
                        help="output directory (created with its parents); a run found there is"
                        " resumed")
@@ -456,9 +485,8 @@ def main(argv: Optional[List[str]] = None) -> int:
   except InputError as err:
     print(f"natjax {args.command}: error: {' '.join(str(err).split())}", file=sys.stderr)
     return 2
-  except KeyboardInterrupt:  # Ctrl-C: a search or retraining keeps its newest checkpoint.
-    print(f"\nnatjax {args.command}: interrupted; a search or retraining resumes from its newest"
-          " checkpoint when the same command runs again", file=sys.stderr)
+  except KeyboardInterrupt as err:  # Ctrl-C (twice in a run's loop: `host_loop.Interrupted`).
+    print(f"\nnatjax {args.command}: {str(err) or _INTERRUPTED}", file=sys.stderr)
     return 130
   except BrokenPipeError:  # Output piped into `head` and closed early: not an error.
     sys.stdout = open(os.devnull, "w")  # pylint: disable=consider-using-with

@@ -7,8 +7,9 @@ split (none before `theta_start_epoch`: supernet-only warm-up), fed by the host 
 retraining (`natjax.train.host_loop`: sync, finiteness check, interval-mean metrics under `w/...`
 and `theta/...` tags, preemption). The whole state is checkpointed every `checkpoint_every` steps,
 at each epoch end (unless `checkpoint_epoch_end` is off, for many short epochs; the last epoch
-always) and on SIGTERM; all randomness derives from (seed, step) and batches from (seed, epoch,
-step), so a resumed run ends with the same summary.json and derived.json as an uninterrupted one.
+always) and on SIGTERM or Ctrl-C; all randomness derives from (seed, step) and batches from (seed,
+epoch, step), so a resumed run ends with the same summary.json and derived.json as an
+uninterrupted one.
 Derivation and the held-out check score architectures on whole splits, the theta split and the test
 split (`scoring_sets`); `restore(workdir)` rebuilds a finished search for analyses after the run.
 """
@@ -38,6 +39,15 @@ from natjax.train import checkpoints, host_loop, sharding
 SUMMARY_FILE = "summary.json"
 DERIVED_FILE = genotype_files.DERIVED_FILE
 CONFIG_FILE = json_files.CONFIG_FILE
+# Every field a search reads (documented in configs/default.py, which sets each).
+CONFIG_FIELDS = (
+    "baseline_decay", "batch_size", "channels", "checkpoint_epoch_end", "checkpoint_every",
+    "compute_dtype", "cost_measure", "cost_penalty", "data_dir", "dataset", "derive_archs",
+    "derive_batches", "derive_every", "derive_samples", "entropy_coef", "epochs", "eval_archs",
+    "eval_batch_size", "eval_batches", "impl", "imports", "log_every", "num_cells", "progress",
+    "released_baseline", "released_quirk", "rule", "seed", "space", "split_seed",
+    "stem_multiplier", "theta_b1", "theta_b2", "theta_lr", "theta_start_epoch",
+    "theta_weight_decay", "w_fraction", "w_lr", "w_momentum", "w_weight_decay")
 # Fields that may differ when a run is resumed (they change logging, not results).
 _RESUMABLE_CHANGES = frozenset({"log_every", "checkpoint_every", "checkpoint_epoch_end",
                                 "progress"})
@@ -224,8 +234,10 @@ def run(config: Any, workdir: str, out: Any = None) -> Dict[str, Any]:
   Raises:
     InputError: a bad config, missing data, or a checkpoint that does not fit the config.
     SearchError: a non-finite loss or reward (the newest checkpoint is the last good state).
-    Preempted: SIGTERM (`natjax.train.host_loop.Preempted`, a SystemExit with code 143); the
-      state was saved.
+    Preempted: SIGTERM or a first Ctrl-C (`natjax.train.host_loop.Preempted`, a SystemExit with
+      code 143 or 130); the current step was saved.
+    Interrupted: a second Ctrl-C (`natjax.train.host_loop.Interrupted`, a KeyboardInterrupt
+      naming the newest checkpoint).
   """
   out = sys.stdout if out is None else out
   registry.import_modules(config.imports)
@@ -404,11 +416,19 @@ def finish(config: Any, workdir: str, setup: Setup, steps: Steps, state: SearchS
   json_files.write_json(os.path.join(workdir, SUMMARY_FILE), summary)
   _print_derived(entries, sets["derive"].num_examples, out)
   print("\n" + derive.format_held_out({**held_out, **timing}), file=out)
-  written = [os.path.join(workdir, DERIVED_FILE), os.path.join(workdir, SUMMARY_FILE)]
   if jax.process_index() == 0:
     try:
-      written += plots.draw_run(workdir)  # curves.png, candidates.png
+      plots.draw_run(workdir)  # curves.png, candidates.png
     except InputError as err:  # e.g. log_every longer than the run: no scalars were logged
       print(f"plots not drawn: {err}", file=out)
-  print(f"wrote {', '.join(written)}", file=out)
+  print(_written_line(workdir), file=out)
   return summary
+
+
+def _written_line(workdir: str) -> str:
+  """'wrote N files and folders to WORKDIR: a.json, b/, ...': everything the work directory holds
+  (config.json, checkpoints/, tensorboard/, derived.json, NAME.svg, policy/, summary.json, the
+  plots), folders marked with '/'."""
+  names = sorted(n + ("/" if os.path.isdir(os.path.join(workdir, n)) else "")
+                 for n in os.listdir(workdir))
+  return f"wrote {len(names)} files and folders to {workdir}: {', '.join(names)}"

@@ -17,9 +17,12 @@ preemption; what a step computes is the caller's.
                interval means every `log_every` steps and at each epoch's end.
   checkpoints  every `checkpoint_every` steps, on preemption, and where the caller calls `save`
                (epoch ends).
-  preemption   `Preemption`: SIGTERM in a single process; across processes the agreement of
-               orbax's `CheckpointManager.reached_preemption(step)`, so that every host saves
-               the same step. The loop then saves, prints one line and raises `Preempted`.
+  preemption   `Preemption`: SIGTERM or a first Ctrl-C (SIGINT) in a single process; across
+               processes the agreement of orbax's `CheckpointManager.reached_preemption(step)`,
+               so that every host saves the same step. The loop then saves at the next step
+               boundary, prints one line and raises `Preempted` (exit code 128 + the signal's
+               number: 143, or 130 after Ctrl-C). A second Ctrl-C stops at once: `Interrupted`
+               names the newest checkpoint, where the same command resumes.
 
 Phase lines (what the run is doing and how long it took) go through `Loop.say`, which keeps the
 progress bar intact; `compile_on_first_call` compiles a jitted step explicitly
@@ -28,6 +31,7 @@ progress bar intact; `compile_on_first_call` compiles a jitted step explicitly
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -41,7 +45,8 @@ import tqdm
 from natjax.train import metrics as metrics_lib
 
 MAX_IN_FLIGHT = 10  # steps dispatched before the host waits (CPU collectives deadlock beyond ~60)
-SIGTERM_EXIT_CODE = 143  # 128 + SIGTERM, what a scheduler expects of a preempted job
+SIGTERM_EXIT_CODE = 128 + signal.SIGTERM  # 143, what a scheduler expects of a preempted job
+SIGNALS = (signal.SIGTERM, signal.SIGINT)  # a preemption notice; Ctrl-C
 
 # A progress-bar postfix: groups of (label, tag), e.g. [[('loss', 'train/loss')]]; groups are
 # separated by ' | ' and each keeps its newest values.
@@ -49,22 +54,28 @@ Postfix = Sequence[Sequence[Tuple[str, str]]]
 
 
 class Preempted(SystemExit):
-  """A preemption notice arrived (SIGTERM here or on another host); the state was saved and the
-  same command resumes the run.
+  """A preemption notice arrived (SIGTERM here or on another host, or a first Ctrl-C); the state
+  was saved and the same command resumes the run.
 
-  A SystemExit with code 143 (128 + SIGTERM): a script that calls `run` exits as a preempted job
-  should, and `except Exception` does not swallow it. `str(error)` is the one-line message.
+  A SystemExit with code 128 + the signal's number (143 for SIGTERM, 130 for SIGINT): a script
+  that calls `run` exits as a preempted or interrupted job should, and `except Exception` does
+  not swallow it. `str(error)` is the one-line message.
 
   Attributes:
     step: the saved step.
   """
 
-  def __init__(self, message: str, step: int):
-    super().__init__(SIGTERM_EXIT_CODE)
+  def __init__(self, message: str, step: int, code: int = SIGTERM_EXIT_CODE):
+    super().__init__(code)
     self.message, self.step = message, step
 
   def __str__(self) -> str:
     return self.message
+
+
+class Interrupted(KeyboardInterrupt):
+  """A second Ctrl-C stopped the run at once; `str(error)` names the newest checkpoint, the step
+  the same command resumes from."""
 
 
 class NonFiniteError(RuntimeError):
@@ -80,9 +91,10 @@ def since(start: float) -> str:
 class Preemption:
   """Whether the run must stop and save at a step: a context manager around the loop.
 
-  In a single process, SIGTERM (a preempted VM, a cluster's time limit) sets a flag that the
-  loop reads after every step; the previous handler comes back on exit (outside the main
-  thread, where signals cannot be handled, the flag never rises). With several processes each
+  In a single process, SIGTERM (a preempted VM, a cluster's time limit) or a first Ctrl-C
+  (SIGINT) sets a flag that the loop reads after every step, `signal` naming which; a second
+  Ctrl-C raises KeyboardInterrupt at once. The previous handlers come back on exit (outside the
+  main thread, where signals cannot be handled, the flag never rises). With several processes each
   host's SIGTERM goes to JAX's preemption service instead (started by `jax.distributed.
   initialize`), and `agreed(step)` (orbax's `CheckpointManager.reached_preemption`) is True on
   every host at the same step, the first one all of them reach after the notice; no Python
@@ -95,17 +107,22 @@ class Preemption:
 
   def __init__(self, agreed: Optional[Callable[[int], bool]] = None):
     self.requested = False
+    self.signal = signal.SIGTERM  # the notice that raised the flag (an agreement: SIGTERM's)
     self._agreed = agreed
-    self._previous = None
+    self._previous = {}
 
   def __enter__(self) -> "Preemption":
     if jax.process_count() == 1 and threading.current_thread() is threading.main_thread():
-      self._previous = signal.signal(signal.SIGTERM, self._handle)
+      self._previous = {signum: signal.signal(signum, self._handle) for signum in SIGNALS}
     return self
 
   def _handle(self, signum: int, frame: Any) -> None:
-    del signum, frame
-    self.requested = True
+    del frame
+    if self.requested and signum == signal.SIGINT:
+      raise KeyboardInterrupt  # the second Ctrl-C: stop now
+    self.requested, self.signal = True, signal.Signals(signum)
+    if signum == signal.SIGINT:  # os.write: a handler must not re-enter sys.stderr's buffer
+      _notify("\nSIGINT: saving at the next step, then stopping (Ctrl-C again: stop at once)\n")
 
   def reached(self, step: int) -> bool:
     """True when the run must save `step` and stop."""
@@ -114,9 +131,26 @@ class Preemption:
     return self.requested
 
   def __exit__(self, *exc: Any) -> None:
-    if self._previous is not None:
-      signal.signal(signal.SIGTERM, self._previous)
-      self._previous = None
+    for signum, previous in self._previous.items():
+      signal.signal(signum, previous)
+    self._previous = {}
+
+
+def _notify(line: str) -> None:
+  """Writes `line` to stderr's file descriptor unbuffered (safe in a signal handler)."""
+  try:
+    os.write(sys.stderr.fileno(), line.encode())
+  except (AttributeError, OSError, ValueError):  # stderr replaced by an object without a file
+    pass
+
+
+def _resumes_from(checkpointer: Any) -> str:
+  """The line after a second Ctrl-C: which step the same command resumes from."""
+  step = checkpointer.latest_step()
+  if step is None:
+    return "interrupted before the first checkpoint; the same command starts the run afresh"
+  return (f"interrupted; the same command resumes from step {step}, the newest checkpoint in"
+          f" {checkpointer.directory}")
 
 
 def compile_on_first_call(fn: Any, name: str, say: Callable[[str], None]) -> Callable:
@@ -181,10 +215,12 @@ class Loop:
     self.preemption.__enter__()
     return self
 
-  def __exit__(self, *exc: Any) -> None:
-    self.preemption.__exit__(*exc)
+  def __exit__(self, exc_type: Any, *exc: Any) -> None:
+    self.preemption.__exit__(exc_type, *exc)
     self._progress.close()
     self.writer.close()
+    if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
+      raise Interrupted(_resumes_from(self.checkpointer)) from None
 
   def say(self, line: str) -> None:
     """Prints a line to `out` without breaking the progress bar."""
@@ -231,10 +267,11 @@ class Loop:
       if save:
         self.save(state)
       if preempted:
-        message = (f"SIGTERM: saved step {self.step} in {self.checkpointer.directory}; run the"
-                   " same command to resume")
+        notice = self.preemption.signal
+        message = (f"{notice.name}: saved step {self.step} in {self.checkpointer.directory}; run"
+                   " the same command to resume")
         self.say(message)
-        raise Preempted(message, self.step)
+        raise Preempted(message, self.step, 128 + notice)
     return state
 
   def _check(self, pending: List[Dict[str, Any]], state: Any, epoch: int) -> None:

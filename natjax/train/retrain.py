@@ -15,7 +15,7 @@ and every random draw is `fold_in(key, global step)`, so a run killed at any poi
 again with the same command ends with the same numbers as one that was never interrupted.
 
 Outputs in WORKDIR: config.json, checkpoints/ (every `checkpoint_every_steps` steps, at every
-epoch end and on SIGTERM), TensorBoard event files, and retrain.json (see `run`).
+epoch end and on SIGTERM or Ctrl-C), TensorBoard event files, and retrain.json (see `run`).
 
 Architectures (`config.arch`): anything `natjax.io.genotype_files.resolve_arch` reads: a built-in
 name (`natjax archs`), a genotype file (FILE:NAME picks an entry), or a search's derived.json (or
@@ -45,6 +45,13 @@ RESULT_FILE = reports.RESULT_FILE
 CHECKPOINT_DIR = checkpoints.STATE_DIR
 CONFIG_FILE = json_files.CONFIG_FILE
 DATASET_NETWORKS = {"cifar10": "cifar", "digits": "cifar", "imagenet2012": "imagenet"}
+# Every field a retraining reads (documented in configs/retrain_cifar10.py, which sets each).
+CONFIG_FIELDS = (
+    "arch", "aux_weight", "auxiliary", "batch_size", "channels", "checkpoint_every_steps",
+    "cutout_size", "data_dir", "dataset", "drop_path_prob", "epochs", "eval_batch_size",
+    "grad_clip", "image_size", "impl", "imports", "label_smoothing", "learning_rate",
+    "log_every_steps", "lr_min", "max_steps_per_epoch", "momentum", "network", "num_cells",
+    "progress", "seed", "split_seed", "weight_decay")
 # Config fields that may change when a run is resumed (they change logging, not results).
 _RESUMABLE_CHANGES = frozenset({"checkpoint_every_steps", "log_every_steps", "progress",
                                 "data_dir"})
@@ -217,8 +224,10 @@ def run(config: Any, workdir: str, out: Any = None) -> Dict[str, Any]:
   Raises:
     InputError: a bad config, architecture or dataset, or a checkpoint that does not fit.
     RetrainError: a non-finite loss; the last good state was saved.
-    Preempted: SIGTERM (`natjax.train.host_loop.Preempted`, a SystemExit with code 143); the
-      state was saved.
+    Preempted: SIGTERM or a first Ctrl-C (`natjax.train.host_loop.Preempted`, a SystemExit with
+      code 143 or 130); the current step was saved.
+    Interrupted: a second Ctrl-C (`natjax.train.host_loop.Interrupted`, a KeyboardInterrupt
+      naming the newest checkpoint).
   """
   started = time.time()
   out = sys.stdout if out is None else out

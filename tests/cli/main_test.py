@@ -2,6 +2,7 @@
 
 import argparse
 import importlib
+import importlib.util
 import json
 import os
 import subprocess
@@ -13,6 +14,7 @@ import pytest
 from natjax import cli
 from natjax.core import genotypes, zoo
 from natjax.io import notation
+from natjax.train import host_loop
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -26,7 +28,7 @@ def _run(capsys, *argv):
 def test_cost_json_matches_the_darts_reference(capsys):
   code, out, _ = _run(capsys, "cost", "--arch", "DARTS", "--json")
   assert code == 0
-  assert json.loads(out) == {"name": "DARTS", "network": "cifar", "channels": None,
+  assert json.loads(out) == {"name": "DARTS", "network": "cifar", "channels": 36,
                              "params": 3349342, "madds": 528359040,
                              "madds_convention": "conv_linear"}
 
@@ -238,7 +240,6 @@ def test_search_and_retrain_exit_143_on_preemption_and_1_on_a_non_finite_loss(
     capsys, tmp_path, monkeypatch, command, config_file, module):
   """The loop has printed the preemption line (the library's `Preempted` is SystemExit(143));
   a non-finite metric is one line on stderr and code 1."""
-  from natjax.train import host_loop
   config = os.path.join(REPO, "configs", config_file)
   argv = [command, "--config", config, "--workdir", str(tmp_path / "run")]
 
@@ -262,18 +263,81 @@ def test_search_and_retrain_exit_143_on_preemption_and_1_on_a_non_finite_loss(
   assert err == f"natjax {command}: stopped: w/loss became nan at step 7 (epoch 0); ...\n"
 
 
-def test_ctrl_c_is_one_line_and_exit_130(capsys, tmp_path, monkeypatch):
+@pytest.mark.parametrize("raised, line", [
+    (KeyboardInterrupt(), "interrupted; a search or retraining resumes from its newest checkpoint"
+     " when the same command runs again"),
+    (host_loop.Interrupted("interrupted; the same command resumes from step 8, the newest"
+                           " checkpoint in DIR"),
+     "interrupted; the same command resumes from step 8, the newest checkpoint in DIR")])
+def test_ctrl_c_is_one_line_and_exit_130(capsys, tmp_path, monkeypatch, raised, line):
+  """A second Ctrl-C in a run's loop (`host_loop.Interrupted`) names the step it resumes from."""
   def interrupted(config, workdir):
-    raise KeyboardInterrupt
+    raise raised
 
   monkeypatch.setattr(importlib.import_module("natjax.search"), "run", interrupted)
   code = cli.main(["search", "--config", os.path.join(REPO, "configs", "test.py"), "--workdir",
                    str(tmp_path / "run")])
   _, err = capsys.readouterr()
   assert code == 130
-  assert err.strip().splitlines() == ["natjax search: interrupted; a search or retraining resumes"
-                                      " from its newest checkpoint when the same command runs"
-                                      " again"]
+  assert err.strip().splitlines() == [f"natjax search: {line}"]
+
+
+SEED_ONLY = ("import ml_collections\n\ndef get_config():\n"
+             "  return ml_collections.ConfigDict({'seed': 1})\n")
+
+
+@pytest.mark.parametrize("command, config_file, message", [
+    ("retrain", "CONFIGS/quickstart.py", "config file CONFIGS/quickstart.py: no field 'arch' (a"
+     " search config, not a retrain config; see configs/retrain_digits.py)"),
+    ("search", "CONFIGS/retrain_digits.py", "config file CONFIGS/retrain_digits.py: no field"
+     " 'baseline_decay' (a retrain config, not a search config; see configs/quickstart.py)"),
+    ("search", "seed.py", "config file seed.py: no field 'baseline_decay' (a search config sets"
+     " every field; see configs/quickstart.py)"),
+    ("retrain", "seed.py", "config file seed.py: no field 'arch' (a retrain config sets every"
+     " field; see configs/retrain_digits.py)"),
+    ("search", "CONFIGS/quickstart.py:foo", "config file CONFIGS/quickstart.py: takes no argument"
+     " (its get_config() has no parameter), got ':foo'; drop it"),
+])
+def test_a_config_the_command_cannot_run_is_one_line(capsys, tmp_path, monkeypatch, command,
+                                                     config_file, message):
+  """Another command's config, one missing fields, an argument to a file taking none: exit 2."""
+  (tmp_path / "seed.py").write_text(SEED_ONLY)
+  monkeypatch.chdir(tmp_path)
+  configs_dir = os.path.join(REPO, "configs")
+  err = _one_error_line(*_run(capsys, command, "--config",
+                              config_file.replace("CONFIGS", configs_dir), "--workdir",
+                              str(tmp_path / "run")), message.replace("CONFIGS", configs_dir))
+  assert err == f"natjax {command}: error: {message.replace('CONFIGS', configs_dir)}\n"
+  assert not os.path.exists(tmp_path / "run")
+
+
+@pytest.mark.parametrize("module, config_file", [("natjax.search.loop", "default.py"),
+                                                 ("natjax.train.retrain", "retrain_cifar10.py")])
+def test_config_fields_are_those_the_documenting_config_sets(module, config_file):
+  spec = importlib.util.spec_from_file_location("documenting", os.path.join(REPO, "configs",
+                                                                            config_file))
+  documenting = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(documenting)
+  fields = importlib.import_module(module).CONFIG_FIELDS
+  assert tuple(fields) == tuple(documenting.get_config().keys())
+
+
+@pytest.mark.parametrize("argv, flag", [
+    (["transform", "--arch", "https://example.com/g.json", "--policy", "init"], "--arch"),
+    (["cost", "--arch", "gs://bucket/g.json:DARTS"], "--arch"),
+    (["draw", "--archs-file", "http://example.com/g.py", "--out", "d.svg"], "--archs-file"),
+    (["export", "--arch", "DARTS", "--archs-file", "s3://bucket/g.json"], "--archs-file"),
+    (["retrain", "--config", "CONFIGS/retrain_digits.py", "--workdir", "run", "--arch",
+      "https://example.com/g.json"], "--arch"),
+])
+def test_an_arch_url_is_refused_by_name(capsys, tmp_path, monkeypatch, argv, flag):
+  monkeypatch.chdir(tmp_path)
+  argv = [a.replace("CONFIGS", os.path.join(REPO, "configs")) for a in argv]
+  url = next(a for a in argv if "://" in a)
+  err = _one_error_line(*_run(capsys, *argv), f"{flag} '{url}': {url.split(':')[0]}:// paths are"
+                        " not supported")
+  assert "neither a built-in" not in err
+  assert os.listdir(tmp_path) == []
 
 
 @pytest.mark.parametrize("text, message", [

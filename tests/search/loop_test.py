@@ -1,12 +1,12 @@
 """Tests for natjax.search.loop: single steps, and the host
-loop end to end (determinism, resume after SIGKILL and SIGTERM, bad input).
+loop end to end (determinism, resume after SIGKILL, SIGTERM and Ctrl-C, bad input).
 
 Everything that compiles a supernet runs in subprocesses (tests/drivers.py) on the same shrunken
 config, in a small space (E2E_OVERRIDES), and shares the run's compilation cache
 (tests/conftest.py), so only the first run pays the full compile; the bad-config tests fail before
 anything is compiled. Each
 process still traces the steps and each checkpoint save takes about a second, so the tests share
-runs: one reference run, one run interrupted by SIGTERM and then by SIGKILL (whose results must
+runs: one reference run, one run interrupted by SIGTERM, SIGINT and SIGKILL (whose results must
 equal the reference's byte for byte), and two warm-up runs.
 """
 
@@ -253,6 +253,17 @@ def test_search_prints_each_phase_once_in_order(e2e):
   assert found == sorted(found)
 
 
+def test_final_line_names_everything_the_run_wrote(e2e):
+  """The last line lists the work directory: the drawings and policy/ included."""
+  names = sorted(n + ("/" if os.path.isdir(os.path.join(e2e.reference, n)) else "")
+                 for n in os.listdir(e2e.reference))
+  assert {"policy/", "checkpoints/", "tensorboard/", search.DERIVED_FILE, search.SUMMARY_FILE,
+          "config.json"} <= set(names)
+  assert any(n.endswith(".svg") for n in names), names
+  assert e2e.reference_stdout.splitlines()[-1] == (
+      f"wrote {len(names)} files and folders to {e2e.reference}: {', '.join(names)}")
+
+
 def test_event_file_tags(e2e):
   """Namespaced tags at every log step (3) and the epoch's end (46); w-steps are 1-18."""
   scalars = event_files.read_scalars(e2e.reference)
@@ -265,8 +276,9 @@ def test_event_file_tags(e2e):
 
 @pytest.fixture(scope="module")
 def interrupted(e2e):
-  """One run interrupted twice and finished: SIGTERM at its first checkpoint; resumed, then
-  SIGKILLed at a checkpoint among the theta-steps; resumed again to the end. Its results equal the
+  """One run interrupted three times and finished: SIGTERM at its first checkpoint; resumed,
+  SIGINT (Ctrl-C) at its next checkpoint; resumed, then SIGKILLed at a checkpoint among the
+  theta-steps; resumed again to the end. Its results equal the
   reference run's, so a run of the same seed in other processes, resumed twice, gives the same
   bytes. Returns what each process left: (returncode, stdout, stderr, checkpoint steps, whether
   summary.json existed)."""
@@ -278,28 +290,33 @@ def interrupted(e2e):
         checkpoints=_checkpoint_steps(workdir),
         summary=os.path.exists(os.path.join(workdir, search.SUMMARY_FILE)))
 
+  stopped = {}
+  for signum in (signal.SIGTERM, signal.SIGINT):  # each resumes from the step the last saved
+    proc = _popen(e2e, workdir)
+    _wait_for_checkpoint(proc, workdir, after=max(_checkpoint_steps(workdir) + [0]))
+    proc.send_signal(signum)
+    stopped[signum] = left(proc, *proc.communicate(timeout=RUN_TIMEOUT_S))
   proc = _popen(e2e, workdir)
-  _wait_for_checkpoint(proc, workdir)
-  proc.send_signal(signal.SIGTERM)
-  terminated = left(proc, *proc.communicate(timeout=RUN_TIMEOUT_S))
-  proc = _popen(e2e, workdir)
-  killed_at = _wait_for_checkpoint(proc, workdir, after=max(terminated.checkpoints + [W_STEPS]))
+  killed_at = _wait_for_checkpoint(proc, workdir,
+                                   after=max(_checkpoint_steps(workdir) + [W_STEPS]))
   proc.send_signal(signal.SIGKILL)
   killed = left(proc, *proc.communicate())
   finished = _run(e2e, workdir)
-  return types.SimpleNamespace(workdir=workdir, terminated=terminated, killed=killed,
+  return types.SimpleNamespace(workdir=workdir, stopped=stopped, killed=killed,
                                killed_at=killed_at, finished=finished)
 
 
-def test_sigterm_saves_and_exits_143(interrupted):
-  terminated = interrupted.terminated
-  assert terminated.returncode == 143, terminated.stderr[-3000:]
-  saved = re.search(r"SIGTERM: saved step (\d+)", terminated.stdout)
-  assert saved, terminated.stdout
+@pytest.mark.parametrize("signum,code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_signal_saves_the_current_step_and_exits(interrupted, signum, code):
+  """SIGTERM, and a first Ctrl-C (SIGINT), save the step they arrive in and exit 128 + signal."""
+  stopped = interrupted.stopped[signum]
+  assert stopped.returncode == code, stopped.stderr[-3000:]
+  saved = re.search(rf"{signal.Signals(signum).name}: saved step (\d+)", stopped.stdout)
+  assert saved, stopped.stdout
   step = int(saved.group(1))
   assert 0 < step < W_STEPS + THETA_STEPS
-  assert terminated.checkpoints[-1] == step
-  assert not terminated.summary
+  assert stopped.checkpoints[-1] == step
+  assert not stopped.summary
 
 
 def test_resume_after_sigkill(interrupted, e2e):

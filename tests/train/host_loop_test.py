@@ -138,27 +138,54 @@ def test_non_finite_names_tag_step_and_epoch_and_keeps_the_last_good_state(tmp_p
   assert int(checkpointer.saved[good]) == good
 
 
-def test_sigterm_saves_the_current_step_and_exits_143(tmp_path):
+@pytest.mark.parametrize("signum,code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_signal_saves_the_current_step_and_exits_128_plus_it(tmp_path, signum, code):
+  """SIGTERM and a first Ctrl-C save the step they arrive in and stop, exit code 128 + signal."""
   checkpointer = FakeCheckpointer()
   step_fn = counting_step([0.0] * 20)
 
   def signalling(state, epoch, position):
     if position == 5:
-      os.kill(os.getpid(), signal.SIGTERM)
+      os.kill(os.getpid(), signum)
     return step_fn(state, epoch, position)
 
-  previous = signal.getsignal(signal.SIGTERM)
+  previous = {s: signal.getsignal(s) for s in host_loop.SIGNALS}
   with open(tmp_path / "out.txt", "w") as out:
     loop = make_loop(tmp_path, checkpointer, out=out)
     with loop, pytest.raises(host_loop.Preempted) as stop:
       loop.run_epoch(jnp.int32(0), 0, 0, 20, step_fn=signalling)
-  assert stop.value.code == 143 and stop.value.step == 6
+  assert stop.value.code == code and stop.value.step == 6
   assert isinstance(stop.value, SystemExit) and not isinstance(stop.value, Exception)
   assert sorted(checkpointer.saved) == [6] and int(checkpointer.saved[6]) == 6
-  line = "SIGTERM: saved step 6 in /ckpt; run the same command to resume"
+  line = f"{signal.Signals(signum).name}: saved step 6 in /ckpt; run the same command to resume"
   assert str(stop.value) == line
   assert (tmp_path / "out.txt").read_text().splitlines() == [line]
-  assert signal.getsignal(signal.SIGTERM) is previous
+  assert {s: signal.getsignal(s) for s in host_loop.SIGNALS} == previous
+
+
+@pytest.mark.parametrize("saved,line", [
+    ({4: 4}, "interrupted; the same command resumes from step 4, the newest checkpoint in /ckpt"),
+    ({}, "interrupted before the first checkpoint; the same command starts the run afresh")])
+def test_second_ctrl_c_stops_at_once_naming_the_newest_checkpoint(tmp_path, saved, line):
+  """Two SIGINTs within one step: the second interrupts that step, nothing more is saved."""
+  checkpointer = FakeCheckpointer()
+  checkpointer.saved.update(saved)
+  step_fn = counting_step([0.0] * 20)
+
+  def signalling(state, epoch, position):
+    if position == 5:
+      os.kill(os.getpid(), signal.SIGINT)
+      os.kill(os.getpid(), signal.SIGINT)
+    return step_fn(state, epoch, position)
+
+  previous = signal.getsignal(signal.SIGINT)
+  loop = make_loop(tmp_path, checkpointer)
+  with pytest.raises(host_loop.Interrupted) as stop:
+    with loop:
+      loop.run_epoch(jnp.int32(0), 0, 0, 20, step_fn=signalling)
+  assert str(stop.value) == line and isinstance(stop.value, KeyboardInterrupt)
+  assert checkpointer.saved == saved
+  assert signal.getsignal(signal.SIGINT) is previous
 
 
 def test_agreement_stops_every_host_at_the_agreed_step(tmp_path):
