@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Optional, Sequence
 
 QUOTE_LIMIT = 80  # characters of user input a message quotes at most
 
@@ -33,6 +33,22 @@ def quote(value: Any, limit: int = QUOTE_LIMIT) -> str:
   if len(text) <= limit:
     return text
   return f"{text[:limit - 3]}... ({len(text):,} characters)"
+
+
+def missing_field(config: Any, fields: Sequence[str]) -> Optional[str]:
+  """The first of `fields` that `config` (a ConfigDict or a mapping) lacks, or None."""
+  return next((field for field in fields if field not in config), None)
+
+
+def require_fields(config: Any, fields: Sequence[str], documented_in: str) -> None:
+  """Checks that `config` holds every one of `fields` (all a run reads) before any is read.
+
+  Raises:
+    InputError: `config has no field 'F' (every field is set in DOCUMENTED_IN)`, the first missing.
+  """
+  missing = missing_field(config, fields)
+  if missing is not None:
+    raise InputError(f"config has no field '{missing}' (every field is set in {documented_in})")
 
 
 @contextlib.contextmanager

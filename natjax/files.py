@@ -48,12 +48,25 @@ def local_path(path: Any, what: str = "path") -> str:
   text = os.fspath(path)
   if not str(text).strip():
     raise InputError(f"{what}: empty path")
+  refuse_url(text, what)
+  return os.path.abspath(os.path.expanduser(text))
+
+
+def refuse_url(text: Any, what: str) -> None:
+  """Refuses a URL such as gs://bucket/dir by name (natjax reads and writes local files).
+
+  Args:
+    text: what the user wrote for a path, or for something that may be one (an --arch).
+    what: what it is for, named in the message ('--arch', 'work directory').
+
+  Raises:
+    InputError: `WHAT 'URL': SCHEME:// paths are not supported ...`, one line.
+  """
   if _URL.match(str(text)):
     scheme = str(text).split("://", 1)[0]
     raise InputError(f"{what} '{text}': {scheme}:// paths are not supported (natjax reads"
                      " and writes local files); mount the bucket as a folder (e.g. gcsfuse) and"
                      " pass that folder")
-  return os.path.abspath(os.path.expanduser(text))
 
 
 def _where(path: Any, what: str) -> str:

@@ -38,7 +38,7 @@ import ml_collections
 from ml_collections import config_flags
 
 from natjax import files
-from natjax.errors import InputError, closest, quote
+from natjax.errors import InputError, closest, missing_field, quote
 
 FLAG = "config"
 PREFIX = f"--{FLAG}."
@@ -89,14 +89,15 @@ def load_config(spec: str, overrides: Sequence[str] = (), kind: Optional[Kind] =
 def _check_kind(config: ml_collections.ConfigDict, path: str, kind: Kind,
                 others: Sequence[Kind]) -> None:
   """InputError naming the first field of `kind` that `config` lacks, and the command whose
-  config it is when it holds every field of another kind."""
-  missing = [field for field in kind.fields if field not in config]
-  if not missing:
+  config it is when it holds every field of another kind: the run's own check
+  (`natjax.errors.require_fields`, in each command's `validate_config`), said with the file."""
+  missing = missing_field(config, kind.fields)
+  if missing is None:
     return
-  mistaken = [k for k in others if all(field in config for field in k.fields)]
+  mistaken = [k for k in others if missing_field(config, k.fields) is None]
   why = (f"a {mistaken[0].command} config, not a {kind.command} config" if mistaken
          else f"a {kind.command} config sets every field")
-  raise InputError(f"config file {path}: no field '{missing[0]}' ({why}; see {kind.example})")
+  raise InputError(f"config file {path}: no field '{missing}' ({why}; see {kind.example})")
 
 
 def _load_file(spec: str) -> ml_collections.ConfigDict:

@@ -54,19 +54,10 @@ VALUE parsed as the field's type; a tuple as "('A', 'B')" or the flag once per e
 Configs are locked: an unknown field is an error."""
 
 
-def _local_arch(spec: str, flag: str) -> str:
-  """`spec` unchanged, after refusing a URL by name as every path argument does."""
-  files.local_path(spec, flag)
-  return spec
-
-
 def _archs(args: argparse.Namespace) -> List:
-  """(name, genotype) pairs from --arch and --archs-file, in order (the one resolver); a URL is
-  refused by name."""
+  """(name, genotype) pairs from --arch and --archs-file, in order (the one resolver)."""
   from natjax.io import genotype_files
-  archs = [_local_arch(spec, "--arch") for spec in args.arch or []]
-  archs_files = [_local_arch(path, "--archs-file") for path in args.archs_file or []]
-  return genotype_files.resolve_archs(archs, archs_files)
+  return genotype_files.resolve_archs(args.arch or [], args.archs_file or [])
 
 
 def _cmd_cost(args: argparse.Namespace) -> None:
@@ -280,7 +271,8 @@ def _cmd_retrain(args: argparse.Namespace) -> None:
   _init_distributed()
   config = _run_config(args)
   if args.arch:
-    config.arch = _local_arch(args.arch, "--arch")
+    files.refuse_url(args.arch, "--arch")  # named by its flag here, as config.arch in the run
+    config.arch = args.arch
   _run_loop("retrain", retrain.run, config, args.workdir)
 
 

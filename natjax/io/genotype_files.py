@@ -12,7 +12,7 @@
                          the chosen output of a search's derivation (default: its first entry),
                          named 'RULE(NAME)' after the search's rule (from DIR/config.json)
 
-`resolve_archs(specs, files)` is what every command that takes several architectures calls: each
+`resolve_archs(specs, archs_files)` is what every command that takes several architectures calls: each
 spec through `resolve_arch`, then every genotype of each file (`archs_in_file`: all entries of a
 genotype file, all chosen outputs of a derived.json or a search work directory).
 
@@ -163,13 +163,19 @@ def _from_derived(path: str, entries: List[Dict[str, Any]],
   return f"{_search_rule(path) or 'derived'}({entry['name']})", genotype
 
 
-def resolve_arch(spec: str) -> Tuple[str, Genotype]:
+def resolve_arch(spec: str, what: str = "architecture") -> Tuple[str, Genotype]:
   """A built-in name, a genotype file, FILE:NAME, or a search's derived.json[:NAME] (or its work
   directory[:NAME]) -> (display name, genotype). See the module docstring.
 
+  Args:
+    spec: what the user wrote.
+    what: where it was written, named when it is a URL ('--arch', 'config.arch').
+
   Raises:
-    InputError: naming the file and the entry (with the closest entry name) or the bad genotype.
+    InputError: naming the file and the entry (with the closest entry name) or the bad genotype;
+      a URL, by `what`.
   """
+  files.refuse_url(spec, what)
   if spec.lower() in {n.lower() for n in genotypes.builtin_names()}:
     return genotypes.builtin_name(spec), genotypes.builtin(spec)
   if spec.lower() in {n.lower() for n in zoo.names()} and not os.path.exists(spec):
@@ -217,15 +223,16 @@ def archs_in_file(path: str) -> Dict[str, Genotype]:
 
 
 def resolve_archs(specs: Sequence[str] = (),
-                  files: Sequence[str] = ()) -> List[Tuple[str, Genotype]]:
-  """The architectures a command was given: each of `specs` (`resolve_arch`), then every genotype
-  of each of `files` (`archs_in_file`), in order.
+                  archs_files: Sequence[str] = ()) -> List[Tuple[str, Genotype]]:
+  """The architectures a command was given: each of `specs` (its --arch, `resolve_arch`), then
+  every genotype of each of `archs_files` (its --archs-file, `archs_in_file`), in order.
 
   Raises:
-    InputError: as `resolve_arch` and `archs_in_file`; nothing given.
+    InputError: as `resolve_arch` and `archs_in_file`; a URL, naming its flag; nothing given.
   """
-  found = [resolve_arch(spec) for spec in specs]
-  for path in files:
+  found = [resolve_arch(spec, "--arch") for spec in specs]
+  for path in archs_files:
+    files.refuse_url(path, "--archs-file")
     found.extend(archs_in_file(path).items())
   if not found:
     raise InputError("give at least one architecture with --arch or --archs-file")

@@ -29,7 +29,7 @@ import numpy as np
 from natjax import data, files, registry
 from natjax.core import arch as arch_lib
 from natjax.core import rules, spaces
-from natjax.errors import InputError, closest, prefixed
+from natjax.errors import InputError, closest, prefixed, require_fields
 from natjax.io import genotype_files, json_files, notation, plots, policy_files, viz
 from natjax.nn import supernet
 from natjax.search import derive
@@ -149,7 +149,16 @@ def _derive_inputs(config: Any, space: spaces.SearchSpace) -> List[Tuple[str, An
 
 
 def validate_config(config: Any) -> None:
-  """Cross-field checks, one clear line each (fields in configs/default.py)."""
+  """Checks a config before a run reads it: every field of CONFIG_FIELDS present (the first
+  missing one named), then `config.imports` imported (the spaces, rules and ops they register are
+  what the checks accept), then cross-field checks, one clear line each (fields documented in
+  configs/default.py).
+
+  Raises:
+    InputError: the first problem found.
+  """
+  require_fields(config, CONFIG_FIELDS, "configs/default.py")
+  registry.import_modules(config.imports)
   with prefixed("config.dataset"):
     data.DATASETS.get(config.dataset)
   if config.space not in spaces.registered_spaces():
@@ -240,7 +249,6 @@ def run(config: Any, workdir: str, out: Any = None) -> Dict[str, Any]:
       naming the newest checkpoint).
   """
   out = sys.stdout if out is None else out
-  registry.import_modules(config.imports)
   validate_config(config)
   derive_inputs = _derive_inputs(config, spaces.get_space(config.space))
   workdir = files.check_output_dir(workdir, "work directory")  # absolute: orbax needs it

@@ -36,7 +36,7 @@ import numpy as np
 from natjax import data, files, registry
 from natjax.core import costs
 from natjax.core.arch import Genotype
-from natjax.errors import InputError, closest, prefixed
+from natjax.errors import InputError, closest, prefixed, require_fields
 from natjax.io import genotype_files, json_files, notation, reports
 from natjax.nn import evalnet
 from natjax.train import checkpoints, host_loop, sharding
@@ -94,7 +94,11 @@ def network_for(config: Any, num_classes: int) -> evalnet.EvalNetConfig:
 
 
 def validate_config(config: Any) -> None:
-  """Cross-field checks, one clear line each (fields documented in configs/retrain_cifar10.py)."""
+  """Checks a config before a retraining reads it, one line for the first problem (InputError):
+  the fields of CONFIG_FIELDS (documented in configs/retrain_cifar10.py), then, with
+  `config.imports` imported (a fork's ops), cross-field checks."""
+  require_fields(config, CONFIG_FIELDS, "configs/retrain_cifar10.py")
+  registry.import_modules(config.imports)
   with prefixed("config.dataset"):
     data.DATASETS.get(config.dataset)
   if config.network not in evalnet.NETWORKS:
@@ -231,9 +235,8 @@ def run(config: Any, workdir: str, out: Any = None) -> Dict[str, Any]:
   """
   started = time.time()
   out = sys.stdout if out is None else out
-  registry.import_modules(config.imports)
   validate_config(config)
-  arch_name, genotype = genotype_files.resolve_arch(config.arch)
+  arch_name, genotype = genotype_files.resolve_arch(config.arch, "config.arch")
   workdir = files.check_output_dir(workdir, "work directory")  # absolute: orbax needs it
   start = time.perf_counter()
   dataset = data.load(config.dataset, config.data_dir, split_seed=config.split_seed,

@@ -3,6 +3,7 @@ and the one resolver of architecture arguments (built-in names, files, FILE:NAME
 
 import json
 import os
+import re
 
 import pytest
 
@@ -56,6 +57,18 @@ def test_error_json_without_genotypes(tmp_path, text):
   for read in (genotype_files.read_archs, genotype_files.resolve_arch, genotype_files.archs_in_file):
     with pytest.raises(InputError, match=r"^.*none.json: holds no genotype$"):
       read(str(path))
+
+
+@pytest.mark.parametrize("resolve, message", [
+    (lambda: genotype_files.resolve_arch("gs://bucket/g.json:DARTS"),
+     "architecture 'gs://bucket/g.json:DARTS': gs:// paths are not supported"),
+    (lambda: genotype_files.resolve_arch("https://example.com/g.py", "config.arch"),
+     "config.arch 'https://example.com/g.py': https:// paths are not supported"),
+    (lambda: genotype_files.resolve_archs(["DARTS"], ["s3://bucket/g.json"]),
+     "--archs-file 's3://bucket/g.json': s3:// paths are not supported")])
+def test_error_url_is_refused_by_where_it_was_written(resolve, message):
+  with pytest.raises(InputError, match=r"^" + re.escape(message) + r" \(natjax reads"):
+    resolve()
 
 
 def test_error_malformed_json(tmp_path):

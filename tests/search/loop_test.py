@@ -22,12 +22,13 @@ import types
 
 import chex
 import jax
+import ml_collections
 import numpy as np
 import pytest
 
 import drivers
 import event_files
-from natjax import data, search
+from natjax import data, registry, search
 from natjax.core import arch, costs, extend, genotypes
 from natjax.search import loop
 from natjax.train import checkpoints
@@ -474,12 +475,26 @@ def test_derive_archs_use_the_one_resolver(tmp_path):
     ({"derive_archs": ["DART"]}, "config.derive_archs: 'DART' is neither a built-in",
      "(did you mean"),
     ({"dataset": "cifar11"}, "config.dataset: unknown dataset 'cifar11'", "(did you mean"),
+    ({"derive_archs": ["gs://bucket/g.json"]}, "config.derive_archs: architecture"
+     " 'gs://bucket/g.json': gs:// paths are not supported", ""),
     ({"batch_size": -5}, "config.batch_size must be >= 1, got -5", "")])
 def test_bad_config_fields_named_before_the_data_loads(tmp_path, monkeypatch, overrides, start,
                                                        hint):
   monkeypatch.setattr(loop.data, "load", lambda *args, **kwargs: pytest.fail("data loaded"))
   message = _run_error(tmp_path, **overrides)
   assert message.startswith(start) and hint in message, message
+
+
+def test_a_config_missing_a_field_is_named_before_anything_is_read(tmp_path, monkeypatch):
+  """Through the Python API too (the command line adds the file and whose config it is)."""
+  monkeypatch.setattr(registry, "import_modules",
+                      lambda *args: pytest.fail("imported before the fields were checked"))
+  config = drivers.load_config(**SHRUNK).to_dict()
+  del config["theta_lr"], config["imports"]
+  with pytest.raises(InputError, match=r"^config has no field 'imports' \(every field is set in"
+                     r" configs/default.py\)$"):
+    search.run(ml_collections.ConfigDict(config), str(tmp_path / "workdir"))
+  assert not (tmp_path / "workdir").exists()
 
 
 def test_unknown_space(tmp_path):

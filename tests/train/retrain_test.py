@@ -9,6 +9,7 @@ import time
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import pytest
 
@@ -140,6 +141,16 @@ def test_resume_refuses_a_changed_config(finished):
   config = configs.load_config(CONFIG, TINY + ["--config.learning_rate=0.5"])
   with pytest.raises(InputError, match="learning_rate"):
     retrain.run(config, workdir)
+
+
+def test_a_config_missing_a_field_is_named_before_anything_is_read(tmp_path):
+  """Through the Python API too (the command line adds the file and whose config it is)."""
+  config = _tiny_config().to_dict()
+  del config["network"]
+  with pytest.raises(InputError, match=r"^config has no field 'network' \(every field is set in"
+                     r" configs/retrain_cifar10.py\)$"):
+    retrain.run(ml_collections.ConfigDict(config), str(tmp_path / "run"))
+  assert not (tmp_path / "run").exists()
 
 
 def test_eval_batches_cover_every_example_once():
