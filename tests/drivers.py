@@ -258,6 +258,36 @@ def digits_path() -> int:
   return 0
 
 
+def checkpoint_on_eight_devices(workdir: str) -> int:
+  """A state on an 8-device mesh (replicated leaves, as a data-parallel run's, and one leaf split
+  over the devices) saved by `StateCheckpointer` and restored into a template of other values
+  (tests/train/checkpoints_test.py). Needs XLA_FLAGS=--xla_force_host_platform_device_count=8.
+  Prints one JSON line: devices, same_values, same_shardings (per leaf)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from jax.sharding import NamedSharding, PartitionSpec  # pylint: disable=g-import-not-at-top
+  from natjax.train import checkpoints  # pylint: disable=g-import-not-at-top
+  mesh = jax.make_mesh((jax.device_count(),), ("data",))
+  replicated = NamedSharding(mesh, PartitionSpec())
+  split = NamedSharding(mesh, PartitionSpec("data"))
+
+  def state(scale):
+    weights = scale * np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    return {"w": jax.device_put(weights, replicated),
+            "step": jax.device_put(np.int32(3 * scale), replicated),
+            "per_device": jax.device_put(scale * np.arange(16, dtype=np.float32), split)}
+
+  checkpointer = checkpoints.StateCheckpointer(workdir)
+  checkpointer.save(1, state(2))
+  restored, want = checkpointer.restore(state(0)), state(2)
+  names = sorted(want)
+  print(json.dumps({
+      "devices": jax.device_count(),
+      "same_values": [bool(np.array_equal(restored[n], want[n])) for n in names],
+      "same_shardings": [restored[n].sharding == want[n].sharding for n in names]}))
+  return 0
+
+
 def without_tfds(*argv: str) -> int:
   """The `natjax` command line `argv` in a process where tensorflow_datasets cannot be imported
   (as in the base install)."""
@@ -268,7 +298,7 @@ def without_tfds(*argv: str) -> int:
 
 DRIVERS: dict[str, Callable[..., int]] = {
     "search": search, "search_steps": search_steps, "restored_held_out": restored_held_out,
-    "eight_devices": eight_devices,
+    "eight_devices": eight_devices, "checkpoint_on_eight_devices": checkpoint_on_eight_devices,
     "digits_path": digits_path, "without_tfds": without_tfds}
 
 

@@ -30,12 +30,17 @@ def _key_name(key: Any) -> str:
   return str(getattr(key, "name", getattr(key, "key", getattr(key, "idx", key))))
 
 
+def path_name(path: Any) -> str:
+  """A leaf's path as a name: 'w_params/cells/0/pre0/w' (NamedTuple fields by name, dict keys,
+  sequence indices)."""
+  return "/".join(_key_name(k) for k in path)
+
+
 def leaf_shapes(tree: Any) -> Leaves:
   """'w_params/cells/0/pre0/w' -> (shape, dtype name) for every leaf of a tree of arrays or of
-  orbax metadata (NamedTuple fields by name, dict keys, sequence indices)."""
+  orbax metadata (`path_name`)."""
   leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
-  return {"/".join(_key_name(k) for k in path): (tuple(x.shape), np.dtype(x.dtype).name)
-          for path, x in leaves}
+  return {path_name(path): (tuple(x.shape), np.dtype(x.dtype).name) for path, x in leaves}
 
 
 def first_mismatch(found: Leaves, wanted: Leaves) -> Optional[Tuple[str, str]]:

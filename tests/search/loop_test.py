@@ -36,7 +36,7 @@ from natjax.errors import InputError
 from natjax.io import genotype_files, notation, policy_files
 
 # Shrinks configs/test.py further: one epoch of 18 w-steps + 28 theta-steps on digits, a
-# checkpoint every 8 steps (a save costs about as much as 20 steps here).
+# checkpoint every 8 steps.
 W_STEPS, THETA_STEPS = 18, 28
 SHRUNK = {"epochs": 1, "batch_size": 32, "eval_archs": 2, "derive_samples": 1,
           "checkpoint_every": 8, "log_every": 3}
