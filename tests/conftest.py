@@ -10,7 +10,8 @@ been compiled; traces still happen in every process. The directory is made for t
 removed after it; set JAX_COMPILATION_CACHE_DIR to keep one across runs.
 
 Every test process and the processes tests start compile with `drivers.SUITE_XLA_FLAGS` (LLVM's
-optimisation level 0: the suite's programs are small, and compiling them dominates its time).
+optimisation level 0 and XLA:CPU's older loop emitters: the suite's programs are small, and
+compiling them dominates its time).
 
 With -n, each module of SHARED_FIXTURE_MODULES goes to one pytest-xdist worker whole (its tests
 share a search, a retraining run or the 8-device runs, made once), and the longest work is handed
