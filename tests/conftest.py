@@ -9,7 +9,7 @@ keyed by the program, the compile options and the XLA flags, so what runs is wha
 been compiled; traces still happen in every process. The directory is made for the run and
 removed after it; set JAX_COMPILATION_CACHE_DIR to keep one across runs.
 
-Every test process and the processes tests start compile with `drivers.SUITE_XLA_FLAGS` (LLVM's
+Every test process and the processes tests start compile with `drivers.suite_xla_flags()` (LLVM's
 optimisation level 0 and XLA:CPU's older loop emitters: the suite's programs are small, and
 compiling them dominates its time).
 
@@ -35,8 +35,9 @@ _OWNED = "_natjax_owned_cache_dir"
 def pytest_configure(config):
   """Points JAX (here and in every child process) at the run's compilation cache and flags."""
   flags = os.environ.get("XLA_FLAGS", "")
-  if drivers.SUITE_XLA_FLAGS not in flags:  # read when jax's CPU backend starts: not yet
-    os.environ["XLA_FLAGS"] = f"{flags} {drivers.SUITE_XLA_FLAGS}".strip()
+  suite_flags = drivers.suite_xla_flags()
+  if suite_flags not in flags:  # read when jax's CPU backend starts: not yet
+    os.environ["XLA_FLAGS"] = f"{flags} {suite_flags}".strip()
   if _CACHE_ENV not in os.environ:  # the controller, or a run without xdist: make the directory
     os.environ[_CACHE_ENV] = tempfile.mkdtemp(prefix="natjax-tests-jax-cache-")
     setattr(config, _OWNED, os.environ[_CACHE_ENV])

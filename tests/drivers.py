@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import subprocess
 import sys
 from collections.abc import Callable
 
@@ -23,21 +24,40 @@ PATH = os.path.realpath(__file__)
 TEST_CONFIG = os.path.join(REPO, "configs", "test.py")
 
 
-# XLA flags of every test process (tests/conftest.py) and of the processes tests start: the suite's
-# programs are small and compile-bound. LLVM's optimisation level 0 compiles them several times
-# faster; it changes no HLO (fusion, layout, buffers: memory figures are the same). XLA:CPU's
-# older loop emitters for fused computations, in place of its MLIR fusion emitters, compile the
-# test config's search in 29 s instead of 37 s (cold cache, 2-core AMD EPYC) and took the suite
-# from 524 s to 410 s there; the fused HLO barely differs (the test config's w-step: 3,793
-# fusions instead of 3,791, temporary memory 64 bytes more). Either changes results by rounding
-# at most; every comparison between XLA programs that a test makes is under these same flags,
-# and CI's quickstart runs with XLA's defaults.
-SUITE_XLA_FLAGS = "--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false"
+# XLA flags of every test process (tests/conftest.py) and of the processes tests start
+# (`suite_xla_flags`): the suite's programs are small and compile-bound. LLVM's optimisation level
+# 0 compiles them several times faster; it changes no HLO (fusion, layout, buffers: memory figures
+# are the same). XLA:CPU's older loop emitters for fused computations, in place of its MLIR fusion
+# emitters, compile the test config's search in 29 s instead of 37 s (cold cache, 2-core AMD
+# EPYC) and took the suite from 524 s to 410 s there; the fused HLO barely differs (the test
+# config's w-step: 3,793 fusions instead of 3,791, temporary memory 64 bytes more). The newer
+# jaxlibs (0.12, as locked for Python 3.12+) no longer have the older emitters, and XLA stops a
+# process at a flag it does not know: that flag is added only where a probe process accepts it.
+# Either flag changes results by rounding at most; every comparison between XLA programs that a
+# test makes is under these same flags, and CI's quickstart runs with XLA's defaults.
+LLVM_O0_FLAG = "--xla_backend_optimization_level=0"
+OLDER_EMITTERS_FLAG = "--xla_cpu_use_fusion_emitters=false"
+# Where the first test process leaves the flags for the others (pytest-xdist's workers and every
+# process a test starts inherit it), so that the probe runs once per run.
+SUITE_FLAGS_ENV = "NATJAX_TEST_XLA_FLAGS"
 # The run's compilation cache (tests/conftest.py): its directory, and the compile time from which
 # a program is cached.
 CACHE_DIR_ENV, CACHE_MIN_SECS_ENV = ("JAX_COMPILATION_CACHE_DIR",
                                      "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS")
 CACHE_SETTINGS = (CACHE_DIR_ENV, CACHE_MIN_SECS_ENV)
+
+
+def suite_xla_flags() -> str:
+  """The suite's XLA flags: LLVM_O0_FLAG, and OLDER_EMITTERS_FLAG where this jaxlib has it (a
+  probe process; its answer is kept in the environment as SUITE_FLAGS_ENV)."""
+  flags = os.environ.get(SUITE_FLAGS_ENV)
+  if flags is None:
+    probe = subprocess.run(
+        [sys.executable, "-c", "import jax; jax.devices('cpu')"], capture_output=True,
+        check=False, env={**os.environ, "XLA_FLAGS": OLDER_EMITTERS_FLAG, "JAX_PLATFORMS": "cpu"})
+    flags = LLVM_O0_FLAG + (f" {OLDER_EMITTERS_FLAG}" if probe.returncode == 0 else "")
+    os.environ[SUITE_FLAGS_ENV] = flags
+  return flags
 
 
 def fresh_env(**settings: str) -> dict[str, str]:
@@ -47,9 +67,11 @@ def fresh_env(**settings: str) -> dict[str, str]:
   A child process then starts from jax's defaults, except for the suite's flags and the run's
   compilation cache (tests/conftest.py), which it keeps unless `settings` name others.
   """
+  flags = suite_xla_flags()
   env = {k: v for k, v in os.environ.items()
-         if k in CACHE_SETTINGS or not k.startswith(("XLA_", "JAX_", "NATJAX_"))}
-  env["XLA_FLAGS"] = SUITE_XLA_FLAGS
+         if k in CACHE_SETTINGS + (SUITE_FLAGS_ENV,)
+         or not k.startswith(("XLA_", "JAX_", "NATJAX_"))}
+  env["XLA_FLAGS"] = flags
   env.update(settings)
   return env
 

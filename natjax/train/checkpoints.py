@@ -100,7 +100,7 @@ class StateCheckpointer:
     except Exception as e:  # orbax raises many kinds on damaged files.
       raise _unreadable(where, "cannot be read", e) from None
     _check_state(found, wanted, where)
-    sizes = _buffer_sizes(found, layout)
+    sizes = _buffer_sizes(layout)
     try:
       with orbax_files.quiet_absl():
         buffers = self._manager.restore(step, args=ocp.args.Composite(**{
@@ -155,9 +155,10 @@ def _host_value(leaf: Any) -> np.ndarray:
 
 
 def pack(state: Any) -> Tuple[Dict[str, np.ndarray], Layout]:
-  """A state pytree as one 1-D host array per dtype (the leaves raveled and concatenated in tree
-  order) and its layout ([[leaf name, shape, dtype name], ...], in tree order; names as
-  `natjax.io.orbax_files.leaf_shapes` gives them)."""
+  """A state pytree as host arrays: {dtype name: 1-D array of every leaf of that dtype, raveled
+  and concatenated in tree order}, and its layout ([[leaf name, shape, dtype name], ...] in tree
+  order; names as `natjax.io.orbax_files.leaf_shapes` gives them). Values are copied bit for
+  bit."""
   paths = jax.tree_util.tree_flatten_with_path(state)[0]
   values = [_host_value(leaf) for _, leaf in paths]
   layout = [[orbax_files.path_name(path), list(value.shape), value.dtype.name]
@@ -173,10 +174,11 @@ def layout_shapes(layout: Layout) -> orbax_files.Leaves:
   return {name: (tuple(shape), dtype) for name, shape, dtype in layout}
 
 
-def _buffer_sizes(found: orbax_files.Leaves, layout: Layout) -> Dict[str, int]:
+def _buffer_sizes(layout: Layout) -> Dict[str, int]:
+  """dtype name -> the length of `pack`'s array of that dtype."""
   sizes: Dict[str, int] = {}
-  for name, _, dtype in layout:
-    sizes[dtype] = sizes.get(dtype, 0) + int(np.prod(found[name][0], dtype=np.int64))
+  for _, shape, dtype in layout:
+    sizes[dtype] = sizes.get(dtype, 0) + int(np.prod(shape, dtype=np.int64))
   return sizes
 
 
@@ -186,7 +188,7 @@ def unpack(buffers: Dict[str, np.ndarray], layout: Layout) -> Dict[str, np.ndarr
   Raises:
     ValueError: a buffer of another length than the layout's leaves of its dtype add up to.
   """
-  sizes = _buffer_sizes(layout_shapes(layout), layout)
+  sizes = _buffer_sizes(layout)
   for dtype in sorted(set(sizes) | set(buffers)):
     have = buffers[dtype].size if dtype in buffers else 0
     if have != sizes.get(dtype, 0):
