@@ -33,13 +33,15 @@ class StateCheckpointer:
   are kept. `restore` checks the stored tree against the state the current config builds and
   names the first field that differs (a checkpoint from another config, or a damaged one).
 
-  A step directory holds two orbax items: `arrays`, the state's leaves raveled and concatenated
-  into one 1-D array per dtype (`pack`), and `layout`, a JSON list of each leaf's name, shape and
-  dtype in tree order. orbax writes each array of a tree with its own asynchronous tasks (about
-  0.8 ms per array on a 2-core CPU), and a search state has hundreds of small arrays (794 at the
-  test config: each op's weights in each slot, and their optimiser traces), so one array per
-  leaf made each save take about a second whatever the state's size. Checkpoints of the earlier
-  form (one orbax array per leaf, item `default`) still restore.
+  A step directory holds two orbax items: `arrays`, one uint8 array of the state's leaves' bytes
+  in tree order (`pack`), and `layout`, a JSON list of each leaf's name, shape and dtype in tree
+  order. orbax writes each array of a tree with its own asynchronous tasks (about 0.8 ms per
+  array on a 2-core CPU), and a search state has hundreds of small arrays (794 at the test
+  config: each op's weights in each slot, and their optimiser traces), so one array per leaf
+  made each save take about a second whatever the state's size. One array is also one read: when
+  a damaged checkpoint fails it, no other read is left in flight (whose completion, reported to
+  orbax's closed event loop, printed a traceback after the error line). Checkpoints of the
+  earlier form (one orbax array per leaf, item `default`) still restore.
   """
 
   def __init__(self, workdir: str, max_to_keep: int = 2):
@@ -65,8 +67,8 @@ class StateCheckpointer:
   def save(self, step: int, state: Any) -> None:
     """Writes `state` as step `step` (replacing an existing save of that step). Every process
     calls it (orbax writes host arrays from the primary process)."""
-    buffers, layout = pack(state)
-    args = ocp.args.Composite(**{_ARRAYS: ocp.args.StandardSave(buffers),
+    data, layout = pack(state)
+    args = ocp.args.Composite(**{_ARRAYS: ocp.args.StandardSave({_BYTES: data}),
                                  _LAYOUT: ocp.args.JsonSave(layout)})
     with orbax_files.quiet_absl():
       if step in self._manager.all_steps():
@@ -100,13 +102,12 @@ class StateCheckpointer:
     except Exception as e:  # orbax raises many kinds on damaged files.
       raise _unreadable(where, "cannot be read", e) from None
     _check_state(found, wanted, where)
-    sizes = _buffer_sizes(layout)
     try:
       with orbax_files.quiet_absl():
-        buffers = self._manager.restore(step, args=ocp.args.Composite(**{
+        stored = self._manager.restore(step, args=ocp.args.Composite(**{
             _ARRAYS: ocp.args.StandardRestore(
-                {dtype: np.zeros((size,), _dtype(dtype)) for dtype, size in sizes.items()})}))
-      leaves = unpack(buffers[_ARRAYS], layout)
+                {_BYTES: np.zeros((_num_bytes(layout),), np.uint8)})}))
+      leaves = unpack(stored[_ARRAYS][_BYTES], layout)
     except Exception as e:
       raise _unreadable(where, "cannot be restored", e) from None
     paths, treedef = jax.tree_util.tree_flatten_with_path(abstract)
@@ -136,7 +137,7 @@ class StateCheckpointer:
     self._manager.close()
 
 
-_ARRAYS, _LAYOUT, _PER_LEAF = "arrays", "layout", "default"
+_ARRAYS, _BYTES, _LAYOUT, _PER_LEAF = "arrays", "bytes", "layout", "default"
 Layout = List[List[Any]]  # [[leaf name, shape, dtype name], ...] in tree order
 
 
@@ -154,19 +155,18 @@ def _host_value(leaf: Any) -> np.ndarray:
   return np.asarray(leaf)
 
 
-def pack(state: Any) -> Tuple[Dict[str, np.ndarray], Layout]:
-  """A state pytree as host arrays: {dtype name: 1-D array of every leaf of that dtype, raveled
-  and concatenated in tree order}, and its layout ([[leaf name, shape, dtype name], ...] in tree
-  order; names as `natjax.io.orbax_files.leaf_shapes` gives them). Values are copied bit for
+def pack(state: Any) -> Tuple[np.ndarray, Layout]:
+  """A state pytree as host bytes: uint8[N], every leaf's bytes (C order, native byte order) one
+  after another in tree order, and its layout ([[leaf name, shape, dtype name], ...] in tree
+  order; names as `natjax.io.orbax_files.leaf_shapes` gives them). Values are kept bit for
   bit."""
   paths = jax.tree_util.tree_flatten_with_path(state)[0]
-  values = [_host_value(leaf) for _, leaf in paths]
+  values = [np.asarray(_host_value(leaf), order="C") for _, leaf in paths]
   layout = [[orbax_files.path_name(path), list(value.shape), value.dtype.name]
             for (path, _), value in zip(paths, values)]
-  groups: Dict[str, List[np.ndarray]] = {}
-  for value in values:
-    groups.setdefault(value.dtype.name, []).append(value.ravel())
-  return {dtype: np.concatenate(parts) for dtype, parts in groups.items()}, layout
+  data = np.concatenate([value.reshape(-1).view(np.uint8) for value in values] or
+                        [np.zeros((0,), np.uint8)])
+  return data, layout
 
 
 def layout_shapes(layout: Layout) -> orbax_files.Leaves:
@@ -174,31 +174,29 @@ def layout_shapes(layout: Layout) -> orbax_files.Leaves:
   return {name: (tuple(shape), dtype) for name, shape, dtype in layout}
 
 
-def _buffer_sizes(layout: Layout) -> Dict[str, int]:
-  """dtype name -> the length of `pack`'s array of that dtype."""
-  sizes: Dict[str, int] = {}
-  for _, shape, dtype in layout:
-    sizes[dtype] = sizes.get(dtype, 0) + int(np.prod(shape, dtype=np.int64))
-  return sizes
+def _leaf_bytes(shape: List[int], dtype: str) -> int:
+  return int(np.prod(shape, dtype=np.int64)) * _dtype(dtype).itemsize
 
 
-def unpack(buffers: Dict[str, np.ndarray], layout: Layout) -> Dict[str, np.ndarray]:
+def _num_bytes(layout: Layout) -> int:
+  """The length of `pack`'s bytes for a state of this layout."""
+  return sum(_leaf_bytes(shape, dtype) for _, shape, dtype in layout)
+
+
+def unpack(data: np.ndarray, layout: Layout) -> Dict[str, np.ndarray]:
   """`pack`'s inverse: leaf name -> host array of its shape and dtype.
 
   Raises:
-    ValueError: a buffer of another length than the layout's leaves of its dtype add up to.
+    ValueError: bytes of another length than the layout's leaves add up to.
   """
-  sizes = _buffer_sizes(layout)
-  for dtype in sorted(set(sizes) | set(buffers)):
-    have = buffers[dtype].size if dtype in buffers else 0
-    if have != sizes.get(dtype, 0):
-      raise ValueError(f"the {dtype} array holds {have} values, the layout {sizes.get(dtype, 0)}")
-  offsets = dict.fromkeys(buffers, 0)
-  leaves = {}
+  data = np.asarray(data, np.uint8)
+  if data.size != _num_bytes(layout):
+    raise ValueError(f"the checkpoint holds {data.size} bytes, its layout {_num_bytes(layout)}")
+  leaves, offset = {}, 0
   for name, shape, dtype in layout:
-    start, size = offsets[dtype], int(np.prod(shape, dtype=np.int64))
-    leaves[name] = np.asarray(buffers[dtype][start:start + size]).reshape(shape)
-    offsets[dtype] = start + size
+    size = _leaf_bytes(shape, dtype)
+    leaves[name] = data[offset:offset + size].copy().view(_dtype(dtype)).reshape(shape)
+    offset += size
   return leaves
 
 
@@ -215,9 +213,13 @@ def _unreadable(where: str, what: str, error: Exception) -> InputError:
                     " resume from an older one, or use a new --workdir")
 
 
-def _first_line(error: Exception) -> str:
+def _first_line(error: Exception, limit: int = 200) -> str:
+  """The error's first line, cut at a word boundary with '...' when over `limit` characters."""
   text = str(error).strip()
-  return text.splitlines()[0][:200] if text else ""
+  line = text.splitlines()[0] if text else ""
+  if len(line) <= limit:
+    return line
+  return line[:limit].rsplit(" ", 1)[0] + " ..."
 
 
 def _as_tree(metadata: Any) -> Any:

@@ -444,6 +444,19 @@ def test_resume_with_checkpoint_of_other_shape_names_field(e2e):
                    r" configuration needs float32\[[\d, ]*6\]", message), message
 
 
+def test_resume_from_a_damaged_checkpoint_is_one_line(e2e):
+  """The newest checkpoint's array data deleted: one line naming it, and nothing after it (orbax
+  left no read in flight to report to its closed event loop)."""
+  workdir = str(e2e.root / "damaged")
+  shutil.copytree(e2e.reference, workdir)
+  newest = _checkpoint_steps(workdir)[-1]
+  shutil.rmtree(os.path.join(workdir, "checkpoints", str(newest), "arrays", "d"))
+  proc = _run(e2e, workdir)
+  message = _input_error(proc)
+  assert f"checkpoints/{newest}: cannot be restored" in message and "delete it" in message
+  assert "Traceback" not in proc.stderr and "Event loop" not in proc.stderr, proc.stderr[-3000:]
+
+
 # ----------------------------------------------------------------------------------------------
 # Bad config input (rejected before anything is compiled).
 

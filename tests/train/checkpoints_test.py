@@ -64,29 +64,37 @@ def _assert_same(got, want):
 
 
 @pytest.mark.parametrize("seed", range(5))
-def test_pack_is_one_array_per_dtype_and_unpack_inverts_it(seed):
+def test_pack_is_the_leaves_bytes_in_tree_order_and_unpack_inverts_it(seed):
   state = _random_state(seed)
-  buffers, layout = checkpoints.pack(state)
+  data, layout = checkpoints.pack(state)
   leaves = jax.tree_util.tree_flatten_with_path(state)[0]
-  # One 1-D array per dtype: every leaf of that dtype, raveled, in tree order.
-  for dtype, buffer in buffers.items():
-    want = [np.ravel(np.asarray(x)) for _, x in leaves if np.asarray(x).dtype.name == dtype]
-    np.testing.assert_array_equal(buffer, np.concatenate(want))
-  assert sorted(buffers) == ["bfloat16", "float32", "int32", "uint32"]
+  # One uint8 array: each leaf's bytes (numpy's own tobytes, C order) one after another.
+  assert data.dtype == np.uint8 and data.ndim == 1
+  assert data.tobytes() == b"".join(np.asarray(x).tobytes() for _, x in leaves)
   assert [name for name, _, _ in layout] == [orbax_files.path_name(p) for p, _ in leaves]
   assert checkpoints.layout_shapes(layout) == orbax_files.leaf_shapes(state)
-  unpacked = checkpoints.unpack(buffers, layout)
+  assert {dtype for _, _, dtype in layout} == {"bfloat16", "float32", "int32", "uint32"}
+  unpacked = checkpoints.unpack(data, layout)
   for path, x in leaves:
     got = unpacked[orbax_files.path_name(path)]
-    assert got.dtype == np.asarray(x).dtype
+    assert got.dtype == np.asarray(x).dtype and got.shape == np.shape(x)
     np.testing.assert_array_equal(got, np.asarray(x))
 
 
-def test_unpack_refuses_a_buffer_of_another_length():
-  buffers, layout = checkpoints.pack(_random_state(0))
-  buffers["float32"] = buffers["float32"][:-1]
-  with pytest.raises(ValueError, match="float32"):
-    checkpoints.unpack(buffers, layout)
+def test_unpack_refuses_bytes_of_another_length():
+  data, layout = checkpoints.pack(_random_state(0))
+  with pytest.raises(ValueError, match=f"holds {data.size - 1} bytes, its layout {data.size}"):
+    checkpoints.unpack(data[:-1], layout)
+
+
+def test_a_long_orbax_message_is_cut_at_a_word():
+  # pylint: disable=protected-access
+  first = "NOT_FOUND: " + "Error reading bytes " * 20
+  line = checkpoints._first_line(ValueError(first + "\nmore"))
+  kept = line.removesuffix(" ...")
+  assert line.endswith(" ...") and len(kept) <= 200
+  assert first.startswith(kept) and first[len(kept)] == " "  # whole words only
+  assert checkpoints._first_line(ValueError("short\nmore")) == "short"
 
 
 def test_save_and_restore_round_trip_with_the_template_shardings(tmp_path, checkpointer_at):
@@ -144,9 +152,7 @@ def test_restore_names_the_first_differing_field(tmp_path, checkpointer_at):
     ("layout", "cannot be read"), ("arrays", "cannot be restored")])
 def test_a_damaged_checkpoint_is_one_line_naming_it(tmp_path, checkpointer_at, damage, words):
   checkpointer = checkpointer_at(tmp_path)
-  # float32 leaves alone: the arrays item holds one array, so a failed read leaves no other read
-  # of orbax's in flight (whose completion, after the failure, would report to a closed loop).
-  state = {"w": jnp.ones((3, 2)), "b": jnp.zeros((2,))}
+  state = _random_state(0)
   checkpointer.save(4, state)
   item = tmp_path / "checkpoints" / "4" / damage
   if damage == "layout":
