@@ -76,6 +76,12 @@ def fresh_env(**settings: str) -> dict[str, str]:
   return env
 
 
+def eight_device_env() -> dict[str, str]:
+  """`fresh_env` for a CPU process with 8 fake devices (the suite's flags kept)."""
+  return fresh_env(XLA_FLAGS=f"{suite_xla_flags()} --xla_force_host_platform_device_count=8",
+                   JAX_PLATFORMS="cpu")
+
+
 def command(name: str, *args: str) -> list[str]:
   """The argument list that runs driver `name` with `args` in a fresh Python process."""
   if name not in DRIVERS:

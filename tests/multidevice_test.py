@@ -26,8 +26,7 @@ GLOBAL_BATCH = 16  # 2 examples per device on 8 devices
 
 @pytest.fixture(scope="module")
 def result():
-  env = drivers.fresh_env(XLA_FLAGS=drivers.suite_xla_flags()
-                          + " --xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
+  env = drivers.eight_device_env()
   proc = subprocess.run(drivers.command("eight_devices", str(GLOBAL_BATCH), str(NUM_STEPS)),
                         env=env, capture_output=True, text=True, timeout=1800, check=False)
   assert proc.returncode == 0, proc.stderr[-4000:]

@@ -12,9 +12,9 @@
                          the chosen output of a search's derivation (default: its first entry),
                          named 'RULE(NAME)' after the search's rule (from DIR/config.json)
 
-`resolve_archs(specs, archs_files)` is what every command that takes several architectures calls: each
-spec through `resolve_arch`, then every genotype of each file (`archs_in_file`: all entries of a
-genotype file, all chosen outputs of a derived.json or a search work directory).
+`resolve_archs(specs, archs_files)` is what every command that takes several architectures
+calls: each spec through `resolve_arch`, then every genotype of each file (`archs_in_file`: all
+entries of a genotype file, all chosen outputs of a derived.json or a search work directory).
 
 Every failure is one InputError line naming the file and the entry, with the closest valid name.
 """

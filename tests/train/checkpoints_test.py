@@ -179,8 +179,7 @@ def test_the_layout_is_json_a_reader_can_follow(tmp_path, checkpointer_at):
 
 def test_restore_on_eight_devices_takes_the_template_shardings(tmp_path):
   """Replicated leaves (a data-parallel run's state) and a leaf split over 8 devices."""
-  env = drivers.fresh_env(XLA_FLAGS=drivers.suite_xla_flags()
-                          + " --xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
+  env = drivers.eight_device_env()
   proc = subprocess.run(drivers.command("checkpoint_on_eight_devices", str(tmp_path)), env=env,
                         capture_output=True, text=True, check=False, timeout=300)
   assert proc.returncode == 0, proc.stderr[-3000:]
