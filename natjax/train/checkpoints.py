@@ -92,7 +92,11 @@ class StateCheckpointer:
     where = f"checkpoint {os.path.join(self.directory, str(step))}: "
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
     wanted = orbax_files.leaf_shapes(abstract)
-    if not os.path.isdir(os.path.join(self.directory, str(step), _LAYOUT)):
+    step_dir = os.path.join(self.directory, str(step))
+    if not os.path.isdir(os.path.join(step_dir, _LAYOUT)):
+      if not os.path.isdir(os.path.join(step_dir, _PER_LEAF)):
+        raise InputError(f"{where}holds no layout/ (an unfinished or damaged save); delete it to"
+                         " resume from an older one, or use a new --workdir")
       return self._restore_per_leaf(step, abstract, wanted, where)
     try:
       with orbax_files.quiet_absl():

@@ -185,3 +185,17 @@ def test_restore_on_eight_devices_takes_the_template_shardings(tmp_path):
   assert proc.returncode == 0, proc.stderr[-3000:]
   result = json.loads(proc.stdout.splitlines()[-1])
   assert result == {"devices": 8, "same_values": [True] * 3, "same_shardings": [True] * 3}
+
+
+@pytest.mark.parametrize("damage", ["layout deleted", "empty step directory"])
+def test_an_unfinished_save_is_one_line_naming_it(tmp_path, checkpointer_at, damage):
+  checkpointer = checkpointer_at(tmp_path)
+  checkpointer.save(4, _random_state(0))
+  if damage == "layout deleted":
+    shutil.rmtree(tmp_path / "checkpoints" / "4" / "layout")
+  else:
+    shutil.rmtree(tmp_path / "checkpoints" / "4")
+    (tmp_path / "checkpoints" / "4").mkdir()
+  with pytest.raises(InputError, match=r"^checkpoint .*checkpoints/4: holds no layout/ \(an"
+                                       r" unfinished or damaged save\); delete it"):
+    checkpointer.restore(_random_state(0), step=4)
